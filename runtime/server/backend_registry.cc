@@ -1,0 +1,44 @@
+#include "runtime/server/backend_registry.h"
+
+#include <string>
+
+#include "absl/strings/str_cat.h"
+
+namespace kuasar {
+namespace {
+
+class UnavailableBackend final : public SandboxBackend {
+ public:
+  UnavailableBackend(std::string_view kind, std::string_view reason)
+      : kind_(kind), reason_(reason) {}
+
+  std::string_view Kind() const override { return kind_; }
+  absl::Status Init(const BackendContext&) override { return absl::OkStatus(); }
+  absl::Status Create(SandboxRecord&) override { return Refuse(); }
+  absl::Status Start(SandboxRecord&) override { return Refuse(); }
+  absl::Status Stop(SandboxRecord&, absl::Duration) override { return absl::OkStatus(); }
+  absl::Status Cleanup(SandboxRecord&) override { return absl::OkStatus(); }
+  absl::Status Recover(SandboxRecord&) override { return Refuse(); }
+  absl::StatusOr<MetricSample> Metrics(const SandboxRecord&) override { return Refuse(); }
+
+ private:
+  absl::Status Refuse() const {
+    return absl::UnimplementedError(
+        absl::StrCat("the ", kind_, " sandboxer is not available: ", reason_));
+  }
+  std::string kind_;
+  std::string reason_;
+};
+
+}  // namespace
+
+std::unique_ptr<SandboxBackend> MakeUnavailableBackend(std::string_view kind,
+                                                       std::string_view reason) {
+  return std::make_unique<UnavailableBackend>(kind, reason);
+}
+
+std::unique_ptr<SandboxBackend> MakeBackend(std::string_view kind) {
+  return MakeUnavailableBackend(kind, "not implemented in this build yet");
+}
+
+}  // namespace kuasar
