@@ -2,6 +2,8 @@
 #include "runtime/core/sandbox_controller.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/utsname.h>
 
 #include <set>
@@ -57,11 +59,22 @@ absl::StatusOr<std::unique_ptr<SandboxController>> SandboxController::Create(
     const Config& config, std::unique_ptr<SandboxBackend> backend) {
   const std::string& root = config.sandboxer.state_dir;
   RETURN_IF_ERROR(EnsurePrivateDirectory(root));
+  std::string lock_path = absl::StrCat(root, "/lock");
+  UniqueFd lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (!lock) return ErrnoStatus(errno, "open", lock_path);
+  if (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("state dir ", root, " is in use by another sandboxer"));
+    }
+    return ErrnoStatus(errno, "flock", lock_path);
+  }
   ASSIGN_OR_RETURN(StateStore store, StateStore::Open(absl::StrCat(root, "/records")));
   std::string sandboxes = absl::StrCat(root, "/sandboxes");
   RETURN_IF_ERROR(EnsurePrivateDirectory(sandboxes));
   std::unique_ptr<SandboxController> c(
       new SandboxController(config, std::move(store), std::move(backend), sandboxes));
+  c->state_lock_ = std::move(lock);
   BackendContext ctx{&c->config_, sandboxes, c.get()};
   RETURN_IF_ERROR(Annotate(c->backend_->Init(ctx),
                            absl::StrFormat("init %s backend", c->backend_->Kind())));

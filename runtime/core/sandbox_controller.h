@@ -17,6 +17,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "runtime/base/unique_fd.h"
 #include "runtime/core/sandbox_backend.h"
 #include "runtime/core/sandbox_record.h"
 #include "runtime/core/state_store.h"
@@ -124,6 +125,8 @@ class SandboxController : public SandboxExitSink {
   void NotifyWaiters(Entry& entry);
 
   Config config_;
+  // flock on <state_dir>/lock: one daemon per state dir.
+  UniqueFd state_lock_;
   StateStore store_;
   std::unique_ptr<SandboxBackend> backend_;
   std::string sandboxes_dir_;

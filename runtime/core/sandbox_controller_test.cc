@@ -194,6 +194,11 @@ TEST_F(ControllerTest, RecoveryCleansHalfCreatedAndOrphans) {
   EXPECT_GE(fake_.calls("cleanup"), 2);
 }
 
+TEST_F(ControllerTest, SecondControllerOnSameStateDirIsRefused) {
+  EXPECT_THAT(SandboxController::Create(config_, std::make_unique<FakeBackend>()),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("in use")));
+}
+
 TEST_F(ControllerTest, ConcurrentSandboxesDoNotInterfere) {
   std::vector<std::thread> threads;
   std::atomic<int> ok{0};

@@ -59,8 +59,12 @@ void SandboxerDaemon::Shutdown() {
     server_->Wait();
   }
   if (workers_) workers_->join();
-  ::unlink(config_.sandboxer.listen.c_str());
-  spdlog::info("op=shutdown socket={}", config_.sandboxer.listen);
+  // Only the daemon that listened owns the path; a refused second daemon must not
+  // remove the first one's socket.
+  if (server_) {
+    ::unlink(config_.sandboxer.listen.c_str());
+    spdlog::info("op=shutdown socket={}", config_.sandboxer.listen);
+  }
 }
 
 SandboxerDaemon::~SandboxerDaemon() { Shutdown(); }
