@@ -74,10 +74,11 @@ absl::StatusOr<std::string> ReadSmallFile(const std::string& path, size_t max_by
     return absl::ResourceExhaustedError(
         absl::StrCat(path, ": ", st.st_size, " bytes exceeds the limit of ", max_bytes));
   }
+  // Read to EOF rather than trusting st_size: /proc and /sys files report 0.
   std::string out;
-  out.resize(static_cast<size_t>(st.st_size));
   size_t off = 0;
-  while (off < out.size()) {
+  while (true) {
+    if (out.size() - off < 4096) out.resize(off + 4096);
     ssize_t n = ::read(fd.get(), out.data() + off, out.size() - off);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -85,6 +86,10 @@ absl::StatusOr<std::string> ReadSmallFile(const std::string& path, size_t max_by
     }
     if (n == 0) break;
     off += static_cast<size_t>(n);
+    if (off > max_bytes) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat(path, ": more than the limit of ", max_bytes, " bytes"));
+    }
   }
   out.resize(off);
   return out;

@@ -49,6 +49,9 @@ absl::StatusOr<ChildProcess> ChildProcess::Spawn(const std::vector<std::string>&
                                        0);
     }
   }
+  for (const auto& [ours, theirs] : options.inherit_fds) {
+    posix_spawn_file_actions_adddup2(&actions, ours, theirs);
+  }
   if (!options.cwd.empty()) posix_spawn_file_actions_addchdir_np(&actions, options.cwd.c_str());
   short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
   sigset_t none, all;

@@ -24,6 +24,8 @@ struct SpawnOptions {
   int stdin_fd = -1;
   int stdout_fd = -1;
   int stderr_fd = -1;
+  // Extra fds the child inherits: {our fd, the child's fd number} (e.g. a ready pipe).
+  std::vector<std::pair<int, int>> inherit_fds;
   // Put the child in its own process group (so Kill can signal its descendants).
   bool new_process_group = false;
 };

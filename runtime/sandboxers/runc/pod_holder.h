@@ -1,0 +1,99 @@
+// PodHolder: starting, reaching and stopping a pod's kuasar-holder process (see
+// holder/kuasar_holder.c for what the holder is and its wire format).
+//
+// Start() spawns the holder, which double-forks into the pod's namespaces and reports
+// READY; Connect() opens its control socket. Spawn() runs a program as the holder's
+// child (so the programs' orphans, i.e. container processes, are reaped by the holder);
+// every exit the holder reaps goes to the ExitRegistry. Thread-safe; one io_context
+// thread reads the socket.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "runtime/base/process_identity.h"
+#include "runtime/sandboxers/runc/exit_registry.h"
+
+namespace kuasar {
+
+struct HolderOptions {
+  std::string holder_binary;  // path to kuasar-holder
+  std::string dir;            // the sandbox dir: holder.sock, exits.journal, holder.log
+  std::string netns_path;     // joined when non-empty
+  bool new_ipc = true;
+  bool new_uts = true;
+  bool new_pid = false;       // pod-shared PID namespace: the holder keeps its PID 1
+  std::string hostname;
+  absl::Duration timeout = absl::Seconds(10);
+};
+
+struct HolderInfo {
+  ProcessIdentity holder;   // the holder process (host PID namespace)
+  ProcessIdentity sandbox;  // the pod's namespace owner: the holder or its PID-1 child
+};
+
+// Spawns the holder and waits for READY. On error nothing is left running.
+absl::StatusOr<HolderInfo> StartHolder(const HolderOptions& options);
+
+// Paths inside the sandbox dir.
+std::string HolderSocketPath(const std::string& dir);
+std::string HolderJournalPath(const std::string& dir);
+
+// Exits recorded in the journal (pid -> wait status, time), for recovery.
+struct JournaledExit {
+  pid_t pid;
+  int wait_status;
+  absl::Time at;
+};
+std::vector<JournaledExit> ReadHolderJournal(const std::string& dir);
+
+class HolderConnection : public std::enable_shared_from_this<HolderConnection> {
+ public:
+  // Exits are delivered to `exits`; `on_disconnect` runs once if the holder goes away.
+  static absl::StatusOr<std::shared_ptr<HolderConnection>> Connect(
+      boost::asio::io_context& io, const std::string& socket_path, ExitRegistry* exits,
+      std::function<void()> on_disconnect);
+  ~HolderConnection();
+
+  // Runs argv (argv[0] absolute) with `env` and stdio fds (-1: /dev/null) as a child of
+  // the holder. Returns its pid once exec succeeded; the exec errno as an error if not.
+  absl::StatusOr<pid_t> Spawn(const std::vector<std::string>& argv,
+                              const std::vector<std::string>& env, std::array<int, 3> stdio,
+                              absl::Duration timeout = absl::Seconds(10));
+  void Close();
+
+ private:
+  HolderConnection(boost::asio::io_context& io, int fd, ExitRegistry* exits,
+                   std::function<void()> on_disconnect);
+  void ReadLoop();
+  void OnReadable();
+  void FailAll();
+
+  boost::asio::posix::stream_descriptor socket_;
+  ExitRegistry* exits_;
+  std::function<void()> on_disconnect_;
+  std::mutex mu_;
+  std::mutex send_mu_;  // one sendmsg at a time keeps packets whole
+  uint32_t next_req_ = 1;
+  struct Pending {
+    bool done = false;
+    int32_t result = 0;
+  };
+  std::map<uint32_t, std::shared_ptr<Pending>> pending_;
+  bool closed_ = false;
+  std::condition_variable cv_;
+};
+
+}  // namespace kuasar
