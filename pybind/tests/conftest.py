@@ -18,15 +18,15 @@ def build_dir() -> pathlib.Path:
 @pytest.fixture(scope="session")
 def kuasar_bin():
     """Returns a function mapping an executable name to its path in the build."""
-    candidates = {
-        "kuasar-sandboxer": "runtime/cmd/kuasar-sandboxer",
-        "kuasarctl": "runtime/cmd/kuasarctl",
-    }
-
     def find(name: str) -> pathlib.Path:
-        path = build_dir() / candidates.get(name, name)
+        path = build_dir() / "bin" / name
         if not path.exists():
             pytest.skip(f"{name} not built at {path} (set KUASAR_BUILD_DIR)")
         return path
 
     return find
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "critest: runs cri-tools' critest (about 90 s)")
+    config.addinivalue_line("markers", "containerd: needs containerd 2.x and crictl")

@@ -14,6 +14,7 @@ absl::Status InitLogging(std::string_view level, std::string_view name = "kuasar
 }  // namespace kuasar
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "absl/strings/string_view.h"
 

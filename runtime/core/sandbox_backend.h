@@ -4,6 +4,7 @@
 // calls for different sandboxes run concurrently, so a backend guards its shared state.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -13,6 +14,8 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "runtime/core/config.h"
+#include "runtime/core/event_publisher.h"
+#include "runtime/core/task_endpoints.h"
 #include "runtime/core/sandbox_record.h"
 
 namespace kuasar {
@@ -43,6 +46,12 @@ struct BackendContext {
   // Root for per-sandbox runtime files: <state_dir>/sandboxes/<id>/ is the sandbox's own.
   std::string sandboxes_dir;
   SandboxExitSink* exit_sink = nullptr;
+  // Persists a change to a sandbox's record outside a lifecycle call (container state).
+  std::function<absl::Status(std::string_view id, const std::function<void(SandboxRecord&)>&)>
+      mutate_record;
+  // Set by the daemon; null in tests that drive backends directly.
+  EventPublisher* events = nullptr;
+  TaskEndpoints* task_endpoints = nullptr;
 };
 
 class SandboxBackend {

@@ -56,7 +56,8 @@ SandboxController::SandboxController(Config config, StateStore store,
 SandboxController::~SandboxController() = default;
 
 absl::StatusOr<std::unique_ptr<SandboxController>> SandboxController::Create(
-    const Config& config, std::unique_ptr<SandboxBackend> backend) {
+    const Config& config, std::unique_ptr<SandboxBackend> backend, EventPublisher* events,
+    TaskEndpoints* task_endpoints) {
   const std::string& root = config.sandboxer.state_dir;
   RETURN_IF_ERROR(EnsurePrivateDirectory(root));
   std::string lock_path = absl::StrCat(root, "/lock");
@@ -75,7 +76,17 @@ absl::StatusOr<std::unique_ptr<SandboxController>> SandboxController::Create(
   std::unique_ptr<SandboxController> c(
       new SandboxController(config, std::move(store), std::move(backend), sandboxes));
   c->state_lock_ = std::move(lock);
-  BackendContext ctx{&c->config_, sandboxes, c.get()};
+  BackendContext ctx;
+  ctx.config = &c->config_;
+  ctx.sandboxes_dir = sandboxes;
+  ctx.exit_sink = c.get();
+  SandboxController* self = c.get();
+  ctx.mutate_record = [self](std::string_view id,
+                             const std::function<void(SandboxRecord&)>& fn) {
+    return self->MutateRecord(id, fn);
+  };
+  ctx.events = events;
+  ctx.task_endpoints = task_endpoints;
   RETURN_IF_ERROR(Annotate(c->backend_->Init(ctx),
                            absl::StrFormat("init %s backend", c->backend_->Kind())));
   return c;

@@ -73,8 +73,10 @@ class SandboxController : public SandboxExitSink {
   using WaitCallback = std::function<void(absl::StatusOr<SandboxExit>)>;
 
   // Opens <state_dir>/records and <state_dir>/sandboxes and initializes the backend.
+  // `events` and `task_endpoints` are handed to the backend (may be null in tests).
   static absl::StatusOr<std::unique_ptr<SandboxController>> Create(
-      const Config& config, std::unique_ptr<SandboxBackend> backend);
+      const Config& config, std::unique_ptr<SandboxBackend> backend,
+      EventPublisher* events = nullptr, TaskEndpoints* task_endpoints = nullptr);
   ~SandboxController() override;
 
   // Loads every record and reconciles it with reality (see RecoveryReport).

@@ -1,0 +1,116 @@
+#include "runtime/sandboxers/runc/pod_settings.h"
+
+#include <sys/mount.h>
+#include <sys/stat.h>
+
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "cri/v1/api.pb.h"
+#include "runtime/base/atomic_file.h"
+#include "runtime/base/status_macros.h"
+#include "runtime/sandboxers/runc/rootfs_mount.h"
+
+namespace kuasar {
+
+nlohmann::json PodSettings::ToJson() const {
+  return {{"name", name},
+          {"hostname", hostname},
+          {"host_network", host_network},
+          {"host_ipc", host_ipc},
+          {"host_pid", host_pid},
+          {"shared_pid", shared_pid},
+          {"cgroup_parent", cgroup_parent},
+          {"dns_servers", dns_servers},
+          {"dns_searches", dns_searches},
+          {"dns_options", dns_options},
+          {"sysctls", sysctls}};
+}
+
+PodSettings PodSettings::FromJson(const nlohmann::json& j) {
+  PodSettings s;
+  s.name = j.value("name", "");
+  s.hostname = j.value("hostname", "");
+  s.host_network = j.value("host_network", false);
+  s.host_ipc = j.value("host_ipc", false);
+  s.host_pid = j.value("host_pid", false);
+  s.shared_pid = j.value("shared_pid", false);
+  s.cgroup_parent = j.value("cgroup_parent", "");
+  s.dns_servers = j.value("dns_servers", std::vector<std::string>{});
+  s.dns_searches = j.value("dns_searches", std::vector<std::string>{});
+  s.dns_options = j.value("dns_options", std::vector<std::string>{});
+  s.sysctls = j.value("sysctls", std::map<std::string, std::string>{});
+  return s;
+}
+
+absl::StatusOr<PodSettings> DecodePodSettings(const std::string& type_url,
+                                              const std::string& bytes) {
+  PodSettings s;
+  if (type_url.empty()) return s;
+  std::string_view name = type_url;
+  if (size_t slash = name.rfind('/'); slash != std::string_view::npos) name.remove_prefix(slash + 1);
+  if (name != "runtime.v1.PodSandboxConfig") {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("sandbox options of type \"%s\" are not a runtime.v1.PodSandboxConfig",
+                        type_url));
+  }
+  runtime::v1::PodSandboxConfig cfg;
+  if (!cfg.ParseFromString(bytes)) {
+    return absl::InvalidArgumentError("sandbox options: malformed runtime.v1.PodSandboxConfig");
+  }
+  s.name = cfg.metadata().name();
+  s.hostname = cfg.hostname();
+  const auto& ns = cfg.linux().security_context().namespace_options();
+  s.host_network = ns.network() == runtime::v1::NODE;
+  s.host_ipc = ns.ipc() == runtime::v1::NODE;
+  s.host_pid = ns.pid() == runtime::v1::NODE;
+  s.shared_pid = ns.pid() == runtime::v1::POD;
+  s.cgroup_parent = cfg.linux().cgroup_parent();
+  s.dns_servers = {cfg.dns_config().servers().begin(), cfg.dns_config().servers().end()};
+  s.dns_searches = {cfg.dns_config().searches().begin(), cfg.dns_config().searches().end()};
+  s.dns_options = {cfg.dns_config().options().begin(), cfg.dns_config().options().end()};
+  s.sysctls = {cfg.linux().sysctls().begin(), cfg.linux().sysctls().end()};
+  if (!s.hostname.empty() && (s.hostname.size() > 64 || s.hostname.find('/') != std::string::npos)) {
+    return absl::InvalidArgumentError(absl::StrFormat("invalid pod hostname \"%s\"", s.hostname));
+  }
+  return s;
+}
+
+absl::StatusOr<PodFiles> WritePodFiles(const PodSettings& s, const std::string& dir) {
+  PodFiles f;
+  if (!s.host_network) {
+    std::string hostname = s.hostname.empty() ? "localhost" : s.hostname;
+    f.hostname = dir + "/hostname";
+    RETURN_IF_ERROR(WriteFileAtomically(f.hostname, hostname + "\n", 0644));
+    f.hosts = dir + "/hosts";
+    RETURN_IF_ERROR(WriteFileAtomically(
+        f.hosts,
+        absl::StrFormat("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+                        "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n"
+                        "ff02::2\tip6-allrouters\n"),
+        0644));
+  }
+  std::string resolv;
+  if (!s.dns_servers.empty() || !s.dns_searches.empty() || !s.dns_options.empty()) {
+    for (const auto& srv : s.dns_servers) resolv += "nameserver " + srv + "\n";
+    if (!s.dns_searches.empty()) resolv += "search " + absl::StrJoin(s.dns_searches, " ") + "\n";
+    if (!s.dns_options.empty()) resolv += "options " + absl::StrJoin(s.dns_options, " ") + "\n";
+  } else {
+    auto host = ReadSmallFile("/etc/resolv.conf", 64 << 10);
+    resolv = host.ok() ? *host : "";
+  }
+  f.resolv_conf = dir + "/resolv.conf";
+  RETURN_IF_ERROR(WriteFileAtomically(f.resolv_conf, resolv, 0644));
+  if (!s.host_ipc) {
+    f.shm = dir + "/shm";
+    if (::mkdir(f.shm.c_str(), 0755) != 0 && errno != EEXIST) return ErrnoStatus(errno, "mkdir", f.shm);
+    if (::mount("shm", f.shm.c_str(), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                "mode=1777,size=65536k") != 0) {
+      return ErrnoStatus(errno, "mount tmpfs", f.shm);
+    }
+  }
+  return f;
+}
+
+void RemovePodFiles(const std::string& dir) { (void)UnmountAll(dir + "/shm"); }
+
+}  // namespace kuasar

@@ -1,0 +1,368 @@
+#include "runtime/sandboxers/runc/runc_backend.h"
+
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+
+#include "absl/strings/str_format.h"
+#include "runtime/base/id_check.h"
+#include "runtime/base/logging.h"
+#include "runtime/base/process_identity.h"
+#include "runtime/base/status_macros.h"
+#include "runtime/core/toml_section.h"
+#include "runtime/sandboxers/runc/cgroup.h"
+#include "runtime/sandboxers/runc/pod_holder.h"
+#include "runtime/sandboxers/runc/pod_settings.h"
+#include "runtime/sandboxers/runc/runc_task_service.h"
+
+namespace kuasar {
+namespace {
+
+constexpr uint32_t kKilled = 137;
+const std::vector<std::string> kSpawnEnv = {
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"};
+
+std::string DefaultHolderPath() {
+  std::error_code ec;
+  auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return (ec ? std::filesystem::path("/usr/local/bin") : exe.parent_path()) / "kuasar-holder";
+}
+
+nlohmann::json IdentityJson(const ProcessIdentity& p) {
+  return {{"pid", p.pid}, {"start_time", p.start_time}};
+}
+ProcessIdentity IdentityFromJson(const nlohmann::json& j) {
+  if (!j.is_object()) return {};
+  return {j.value("pid", 0), j.value("start_time", uint64_t{0})};
+}
+
+void KillAndWait(const ProcessIdentity& p, absl::Duration timeout) {
+  if (p.pid <= 0 || !IsSameProcessAlive(p)) return;
+  absl::StatusOr<UniqueFd> fd = OpenPidfd(p);
+  if (!fd.ok()) return;
+  ::syscall(SYS_pidfd_send_signal, fd->get(), SIGTERM, nullptr, 0);
+  absl::Time deadline = absl::Now() + timeout;
+  while (IsSameProcessAlive(p) && absl::Now() < deadline) ::usleep(5000);
+  if (IsSameProcessAlive(p)) ::syscall(SYS_pidfd_send_signal, fd->get(), SIGKILL, nullptr, 0);
+}
+
+}  // namespace
+
+absl::StatusOr<RuncConfig> ParseRuncConfig(const Config& config) {
+  RuncConfig c;
+  c.runtime_root = config.sandboxer.state_dir + "/runtime";
+  c.holder = DefaultHolderPath();
+  TomlSection top(config.root.get(), "", config.source), s(nullptr, "", "");
+  RETURN_IF_ERROR(top.Sub("runc", &s));
+  RETURN_IF_ERROR(s.Get("runtime", &c.runtime));
+  RETURN_IF_ERROR(s.Get("runtime_root", &c.runtime_root));
+  RETURN_IF_ERROR(s.Get("holder", &c.holder));
+  RETURN_IF_ERROR(s.Get("systemd_cgroup", &c.systemd_cgroup));
+  RETURN_IF_ERROR(s.Get("pod_cgroup_parent", &c.pod_cgroup_parent));
+  RETURN_IF_ERROR(s.Get("holder_timeout_ms", &c.holder_timeout_ms, 100, 600000));
+  RETURN_IF_ERROR(s.CheckNoUnknownKeys());
+  if (c.pod_cgroup_parent.empty() || c.pod_cgroup_parent[0] != '/') {
+    return s.Error("pod_cgroup_parent", "must be an absolute cgroup path");
+  }
+  return c;
+}
+
+struct RuncBackend::Pod final : public ProcessSpawner {
+  std::string id, dir, cgroup;
+  PodSettings settings;
+  HolderInfo holder;
+  ExitRegistry exits;
+  std::shared_ptr<HolderConnection> conn;
+  std::shared_ptr<RuncTaskService> tasks;
+  std::unique_ptr<boost::asio::posix::stream_descriptor> holder_watch;
+  std::atomic<bool> stopping{false};
+  bool serving = false;
+
+  absl::StatusOr<pid_t> Spawn(const std::vector<std::string>& argv,
+                              std::array<int, 3> stdio) override {
+    if (!conn) return absl::UnavailableError(absl::StrFormat("pod %s has no live holder", id));
+    return conn->Spawn(argv, kSpawnEnv, stdio);
+  }
+  absl::StatusOr<int> WaitExit(pid_t pid, absl::Duration timeout) override {
+    int status = 0;
+    if (!exits.WaitFor(pid, timeout, &status)) {
+      return absl::DeadlineExceededError(absl::StrFormat("pid %d did not exit in %s", pid,
+                                                         absl::FormatDuration(timeout)));
+    }
+    return status;
+  }
+};
+
+RuncBackend::RuncBackend() : work_(boost::asio::make_work_guard(io_)) {}
+
+RuncBackend::~RuncBackend() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    for (auto& [id, pod] : pods_) {
+      if (pod->conn) pod->conn->Close();
+      if (ctx_.task_endpoints && pod->serving) ctx_.task_endpoints->Stop(pod->dir + "/task.sock");
+    }
+    pods_.clear();
+  }
+  work_.reset();
+  io_.stop();
+  if (io_thread_.joinable()) io_thread_.join();
+  blocking_.join();
+}
+
+absl::Status RuncBackend::Init(const BackendContext& context) {
+  ctx_ = context;
+  ASSIGN_OR_RETURN(cfg_, ParseRuncConfig(*context.config));
+  if (::access(cfg_.holder.c_str(), X_OK) != 0) {
+    return absl::NotFoundError(absl::StrFormat(
+        "kuasar-holder not found at %s (set [runc] holder)", cfg_.holder));
+  }
+  ASSIGN_OR_RETURN(engine_, MakeOciCliEngine({cfg_.runtime, cfg_.runtime_root,
+                                              cfg_.systemd_cgroup, absl::Seconds(30)}));
+  oom_ = std::make_unique<OomWatcher>(io_);
+  io_thread_ = std::thread([this] { io_.run(); });
+  std::string crun_problem = CrunHostProblem();
+  if (cfg_.runtime == "auto" && !crun_problem.empty()) {
+    spdlog::warn("backend=runc runtime=runc reason=\"crun cannot run here: {}\"", crun_problem);
+  }
+  spdlog::info("backend=runc runtime={} root={} holder={}", engine_->Name(), cfg_.runtime_root,
+               cfg_.holder);
+  return absl::OkStatus();
+}
+
+std::string RuncBackend::SandboxDir(const std::string& id) const {
+  return ctx_.sandboxes_dir + "/" + id;
+}
+
+std::shared_ptr<RuncBackend::Pod> RuncBackend::FindPod(const std::string& id) const {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = pods_.find(id);
+  return it == pods_.end() ? nullptr : it->second;
+}
+
+absl::Status RuncBackend::Create(SandboxRecord& rec) {
+  ASSIGN_OR_RETURN(std::string dir, PathUnder(ctx_.sandboxes_dir, rec.id, "sandbox id"));
+  // Every socket of the pod lives in its dir; refuse ids that would not fit sun_path.
+  if (dir.size() + std::string_view("/con0000.sock").size() >= 108) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "sandbox dir %s is too long for unix sockets; use a shorter [sandboxer] state_dir", dir));
+  }
+  ASSIGN_OR_RETURN(PodSettings settings, DecodePodSettings(rec.options_type_url, rec.options_bytes));
+  RETURN_IF_ERROR(EnsurePrivateDirectory(dir));
+  ASSIGN_OR_RETURN(PodFiles files, WritePodFiles(settings, dir));
+  rec.backend["pod"] = settings.ToJson();
+  rec.backend["files"] = {{"hostname", files.hostname}, {"hosts", files.hosts},
+                          {"resolv_conf", files.resolv_conf}, {"shm", files.shm}};
+  return absl::OkStatus();
+}
+
+absl::Status RuncBackend::Start(SandboxRecord& rec) {
+  std::string dir = SandboxDir(rec.id);
+  PodSettings settings = PodSettings::FromJson(rec.backend.value("pod", nlohmann::json::object()));
+  HolderOptions ho;
+  ho.holder_binary = cfg_.holder;
+  ho.dir = dir;
+  ho.netns_path = settings.host_network ? "" : rec.netns_path;
+  ho.new_ipc = !settings.host_ipc;
+  ho.new_uts = !settings.host_network;
+  ho.hostname = settings.hostname;
+  ho.new_pid = settings.shared_pid;
+  ho.timeout = absl::Milliseconds(cfg_.holder_timeout_ms);
+  ASSIGN_OR_RETURN(HolderInfo info, StartHolder(ho));
+  rec.backend["holder"] = IdentityJson(info.holder);
+  rec.backend["sandbox_process"] = IdentityJson(info.sandbox);
+  rec.pid = static_cast<uint32_t>(info.sandbox.pid);
+
+  std::string parent = settings.cgroup_parent.empty() ? cfg_.pod_cgroup_parent : settings.cgroup_parent;
+  std::string cgroup = parent + "/kuasar-" + rec.id;
+  if (absl::Status st = CreateCgroup(cgroup); st.ok()) {
+    (void)AddProcess(cgroup, info.holder.pid);
+    rec.backend["cgroup"] = cgroup;
+  } else {
+    spdlog::warn("sandbox={} op=pod-cgroup error=\"{}\"", rec.id, st.message());
+  }
+  ASSIGN_OR_RETURN(auto pod, Attach(rec, /*recovering=*/false));
+  rec.task_address = "ttrpc+unix://" + dir + "/task.sock";
+  (void)pod;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<RuncBackend::Pod>> RuncBackend::Attach(SandboxRecord& rec,
+                                                                      bool recovering) {
+  auto pod = std::make_shared<Pod>();
+  pod->id = rec.id;
+  pod->dir = SandboxDir(rec.id);
+  pod->cgroup = rec.backend.value("cgroup", "");
+  pod->settings = PodSettings::FromJson(rec.backend.value("pod", nlohmann::json::object()));
+  pod->holder.holder = IdentityFromJson(rec.backend.value("holder", nlohmann::json()));
+  pod->holder.sandbox = IdentityFromJson(rec.backend.value("sandbox_process", nlohmann::json()));
+  bool holder_alive = IsSameProcessAlive(pod->holder.holder);
+  if (holder_alive) {
+    auto conn = HolderConnection::Connect(io_, HolderSocketPath(pod->dir), &pod->exits, nullptr);
+    if (!conn.ok() && !recovering) return conn.status();
+    if (conn.ok()) pod->conn = *conn;
+  }
+  nlohmann::json files = rec.backend.value("files", nlohmann::json::object());
+  RuncTaskServiceDeps deps;
+  deps.sandbox_id = rec.id;
+  deps.sandbox_dir = pod->dir;
+  deps.io = &io_;
+  deps.engine = engine_.get();
+  deps.spawner = pod.get();
+  deps.exits = &pod->exits;
+  deps.events = ctx_.events;
+  deps.oom = oom_.get();
+  deps.pod_files = {files.value("hostname", ""), files.value("hosts", ""),
+                    files.value("resolv_conf", ""), files.value("shm", "")};
+  std::string id = rec.id;
+  auto mutate = ctx_.mutate_record;
+  deps.persist = [mutate, id](const nlohmann::json& containers) {
+    if (!mutate) return;
+    absl::Status st = mutate(id, [&](SandboxRecord& r) { r.backend["containers"] = containers; });
+    if (!st.ok()) spdlog::debug("sandbox={} op=persist-containers error=\"{}\"", id, st.message());
+  };
+  pod->tasks = std::make_shared<RuncTaskService>(std::move(deps));
+  if (recovering) {
+    // Connected first, journal second: an exit is either in the journal or reported live.
+    RETURN_IF_ERROR(pod->tasks->Recover(rec.backend.value("containers", nlohmann::json::object()),
+                                        ReadHolderJournal(pod->dir)));
+    rec.backend["containers"] = pod->tasks->ContainersJson();
+  }
+  if (ctx_.task_endpoints != nullptr) {
+    RETURN_IF_ERROR(ctx_.task_endpoints->Serve(pod->dir + "/task.sock", pod->tasks));
+    pod->serving = true;
+  }
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    pods_[rec.id] = pod;
+  }
+  if (holder_alive) WatchHolder(pod);
+  return pod;
+}
+
+void RuncBackend::WatchHolder(const std::shared_ptr<Pod>& pod) {
+  absl::StatusOr<UniqueFd> fd = OpenPidfd(pod->holder.holder);
+  if (!fd.ok()) {
+    boost::asio::post(blocking_, [this, pod] { OnHolderExit(pod); });
+    return;
+  }
+  pod->holder_watch = std::make_unique<boost::asio::posix::stream_descriptor>(io_, fd->Release());
+  std::weak_ptr<Pod> weak = pod;
+  pod->holder_watch->async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                                [this, weak](const boost::system::error_code& ec) {
+                                  auto pod = weak.lock();
+                                  if (ec || !pod) return;
+                                  boost::asio::post(blocking_, [this, pod] { OnHolderExit(pod); });
+                                });
+}
+
+void RuncBackend::OnHolderExit(const std::shared_ptr<Pod>& pod) {
+  if (pod->stopping.exchange(true)) return;  // a Stop is taking it down
+  spdlog::warn("sandbox={} op=holder-exit unexpected=true", pod->id);
+  // Nothing reaps the containers any more: kill them and report them gone.
+  pod->tasks->KillAll();
+  pod->tasks->AbandonAll(kKilled);
+  if (ctx_.exit_sink) ctx_.exit_sink->OnSandboxExit(pod->id, kKilled, absl::Now());
+}
+
+absl::Status RuncBackend::Stop(SandboxRecord& rec, absl::Duration timeout) {
+  std::shared_ptr<Pod> pod = FindPod(rec.id);
+  absl::Time deadline = absl::Now() + std::max(timeout, absl::Seconds(1));
+  if (pod) {
+    pod->stopping = true;
+    pod->tasks->KillAll();
+    // The holder reports the containers' exits; give them a moment to arrive.
+    while (!pod->tasks->AllStopped() && absl::Now() < deadline) ::usleep(5000);
+    pod->tasks->AbandonAll(kKilled);
+  }
+  ProcessIdentity holder = IdentityFromJson(rec.backend.value("holder", nlohmann::json()));
+  bool forced = false;
+  if (IsSameProcessAlive(holder)) {
+    KillAndWait(holder, std::max(deadline - absl::Now(), absl::Milliseconds(100)));
+    forced = IsSameProcessAlive(holder);
+  }
+  rec.exit_status = forced ? kKilled : 0;
+  return absl::OkStatus();
+}
+
+absl::Status RuncBackend::Cleanup(SandboxRecord& rec) {
+  std::string dir = SandboxDir(rec.id);
+  std::shared_ptr<Pod> pod;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = pods_.find(rec.id);
+    if (it != pods_.end()) {
+      pod = it->second;
+      pods_.erase(it);
+    }
+  }
+  if (pod) {
+    pod->stopping = true;
+    pod->tasks->DeleteAll();
+    if (ctx_.task_endpoints && pod->serving) ctx_.task_endpoints->Stop(dir + "/task.sock");
+    if (pod->conn) pod->conn->Close();
+    if (pod->holder_watch) {
+      boost::asio::post(io_, [w = std::shared_ptr<boost::asio::posix::stream_descriptor>(
+                                  std::move(pod->holder_watch))] {
+        boost::system::error_code ec;
+        w->close(ec);
+      });
+    }
+  }
+  KillAndWait(IdentityFromJson(rec.backend.value("holder", nlohmann::json())), absl::Seconds(2));
+  if (std::string cg = rec.backend.value("cgroup", ""); !cg.empty()) {
+    if (absl::Status st = RemoveCgroup(cg); !st.ok()) {
+      spdlog::warn("sandbox={} op=remove-cgroup error=\"{}\"", rec.id, st.message());
+    }
+  }
+  if (ValidateId(rec.id).ok()) {
+    RemovePodFiles(dir);
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+    if (ec) {
+      return absl::InternalError(absl::StrFormat("remove %s: %s", dir, ec.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RuncBackend::Recover(SandboxRecord& rec) {
+  ProcessIdentity holder = IdentityFromJson(rec.backend.value("holder", nlohmann::json()));
+  ASSIGN_OR_RETURN(auto pod, Attach(rec, /*recovering=*/true));
+  if (!pod->conn) {
+    return absl::NotFoundError(absl::StrFormat("holder %d of sandbox %s is gone", holder.pid, rec.id));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<MetricSample> RuncBackend::Metrics(const SandboxRecord& rec) {
+  std::string cg = rec.backend.value("cgroup", "");
+  if (cg.empty()) {
+    return absl::FailedPreconditionError(absl::StrFormat("sandbox %s has no pod cgroup", rec.id));
+  }
+  return ReadMetrics(cg);
+}
+
+void RuncBackend::DescribeStatus(const SandboxRecord& rec, bool verbose,
+                                 std::map<std::string, std::string>* info) const {
+  ProcessIdentity holder = IdentityFromJson(rec.backend.value("holder", nlohmann::json()));
+  (*info)["kuasar.holder_pid"] = std::to_string(holder.pid);
+  (*info)["kuasar.runtime"] = std::string(engine_ ? engine_->Name() : "");
+  if (!verbose) return;
+  std::shared_ptr<Pod> pod = FindPod(rec.id);
+  nlohmann::json j = {
+      {"pid", rec.pid},
+      {"processStatus", rec.state == SandboxState::kReady ? "running" : "stopped"},
+      {"netNamespaceClosed", false},
+      {"kuasar", {{"holder_pid", holder.pid},
+                  {"containers", pod ? pod->tasks->container_count() : 0},
+                  {"pod", rec.backend.value("pod", nlohmann::json::object())}}}};
+  (*info)["info"] = j.dump();
+}
+
+}  // namespace kuasar
