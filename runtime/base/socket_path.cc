@@ -12,6 +12,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_format.h"
 #include "runtime/base/status_macros.h"
 #include "runtime/base/unique_fd.h"
 
@@ -70,6 +71,24 @@ absl::Status SetSocketAccess(const std::string& path, unsigned mode, std::string
     }
   }
   if (::chmod(path.c_str(), mode) != 0) return ErrnoStatus(errno, "chmod", path);
+  return absl::OkStatus();
+}
+
+std::string SocketDirFor(std::string_view root, std::string_view id) {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a: stable across builds and restarts
+  for (unsigned char c : id) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return absl::StrFormat("%s/s/%016x", root, h);
+}
+
+absl::Status CheckSocketDirFits(std::string_view dir, size_t longest_name) {
+  if (dir.size() + 1 + longest_name >= sizeof(sockaddr_un{}.sun_path)) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "socket dir %s is too long for unix sockets (limit 107 bytes); use a shorter "
+        "[sandboxer] state_dir", dir));
+  }
   return absl::OkStatus();
 }
 

@@ -16,4 +16,12 @@ absl::Status PrepareSocketPath(const std::string& path);
 // chmod `path` to `mode`; chgrp to `group` (a name or a number) unless empty.
 absl::Status SetSocketAccess(const std::string& path, unsigned mode, std::string_view group);
 
+// A short per-object directory for unix sockets: <root>/s/<16 hex digits of a stable
+// hash of id>. Sockets must fit sun_path (107 bytes) while containerd's ids are 64
+// characters, so sockets never live under <root>/.../<id>/.
+std::string SocketDirFor(std::string_view root, std::string_view id);
+
+// Fails with a clear error if `dir` + "/" + the longest socket name would not fit.
+absl::Status CheckSocketDirFits(std::string_view dir, size_t longest_name);
+
 }  // namespace kuasar

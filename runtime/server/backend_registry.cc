@@ -3,6 +3,8 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "runtime/sandboxers/runc/runc_backend.h"
 
 namespace kuasar {
 namespace {
@@ -37,8 +39,12 @@ std::unique_ptr<SandboxBackend> MakeUnavailableBackend(std::string_view kind,
   return std::make_unique<UnavailableBackend>(kind, reason);
 }
 
-std::unique_ptr<SandboxBackend> MakeBackend(std::string_view kind) {
-  return MakeUnavailableBackend(kind, "not implemented in this build yet");
+absl::StatusOr<std::unique_ptr<SandboxBackend>> MakeBackend(std::string_view kind) {
+  if (kind == "runc") return std::unique_ptr<SandboxBackend>(std::make_unique<RuncBackend>());
+  if (kind == "vmm" || kind == "wasm" || kind == "appkernel") {
+    return MakeUnavailableBackend(kind, "not implemented in this build yet");
+  }
+  return absl::InvalidArgumentError(absl::StrFormat("unknown sandbox kind \"%s\"", kind));
 }
 
 }  // namespace kuasar

@@ -10,7 +10,8 @@
 
 namespace kuasar {
 
-std::unique_ptr<SandboxBackend> MakeBackend(std::string_view kind);
+// UNIMPLEMENTED-refusing backend for kinds not built yet; an error for unknown kinds.
+absl::StatusOr<std::unique_ptr<SandboxBackend>> MakeBackend(std::string_view kind);
 
 // A backend that refuses every sandbox with UNIMPLEMENTED, naming the kind and why.
 std::unique_ptr<SandboxBackend> MakeUnavailableBackend(std::string_view kind,

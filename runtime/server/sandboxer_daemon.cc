@@ -11,18 +11,29 @@
 #include "runtime/base/socket_path.h"
 #include "runtime/base/status_macros.h"
 #include "runtime/server/backend_registry.h"
+#include "runtime/server/task_ttrpc_endpoints.h"
+#include "runtime/server/ttrpc_event_publisher.h"
 
 namespace kuasar {
 
 absl::StatusOr<std::unique_ptr<SandboxerDaemon>> SandboxerDaemon::Start(
-    const Config& config, std::unique_ptr<SandboxBackend> backend) {
+    const Config& config, std::unique_ptr<SandboxBackend> backend,
+    std::unique_ptr<EventPublisher> events, std::unique_ptr<TaskEndpoints> task_endpoints) {
   std::unique_ptr<SandboxerDaemon> d(new SandboxerDaemon());
   d->config_ = config;
   const std::string& listen = config.sandboxer.listen;
   RETURN_IF_ERROR(PrepareSocketPath(listen));
 
-  if (!backend) backend = MakeBackend(config.sandboxer.kind);
-  ASSIGN_OR_RETURN(d->controller_, SandboxController::Create(config, std::move(backend)));
+  d->events_ = events ? std::move(events)
+                      : std::make_unique<TtrpcEventPublisher>(config.containerd.ttrpc_address);
+  d->task_endpoints_ = task_endpoints ? std::move(task_endpoints)
+                                      : std::make_unique<TtrpcTaskEndpoints>();
+  if (!backend) {
+    ASSIGN_OR_RETURN(backend, MakeBackend(config.sandboxer.kind));
+  }
+  ASSIGN_OR_RETURN(d->controller_,
+                   SandboxController::Create(config, std::move(backend), d->events_.get(),
+                                             d->task_endpoints_.get()));
   ASSIGN_OR_RETURN(d->recovery_, d->controller_->Recover());
 
   d->workers_ = std::make_unique<boost::asio::thread_pool>(

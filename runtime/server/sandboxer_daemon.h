@@ -18,8 +18,12 @@ namespace kuasar {
 class SandboxerDaemon {
  public:
   // Builds the backend for config.sandboxer.kind unless one is given (tests).
+  // Events go to containerd's ttrpc socket and task APIs are served over ttrpc unless
+  // tests inject their own.
   static absl::StatusOr<std::unique_ptr<SandboxerDaemon>> Start(
-      const Config& config, std::unique_ptr<SandboxBackend> backend = nullptr);
+      const Config& config, std::unique_ptr<SandboxBackend> backend = nullptr,
+      std::unique_ptr<EventPublisher> events = nullptr,
+      std::unique_ptr<TaskEndpoints> task_endpoints = nullptr);
   ~SandboxerDaemon();
 
   // Stops accepting calls, finishes in-flight ones, removes the socket. Sandboxes keep
@@ -33,6 +37,9 @@ class SandboxerDaemon {
   SandboxerDaemon() = default;
 
   Config config_;
+  // Declared before the controller: the backend uses them until it is destroyed.
+  std::unique_ptr<EventPublisher> events_;
+  std::unique_ptr<TaskEndpoints> task_endpoints_;
   std::unique_ptr<boost::asio::thread_pool> workers_;
   std::unique_ptr<SandboxController> controller_;
   std::unique_ptr<GrpcSandboxService> service_;

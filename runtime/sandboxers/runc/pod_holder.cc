@@ -72,7 +72,8 @@ absl::StatusOr<HolderInfo> StartHolder(const HolderOptions& o) {
   UniqueFd log(::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
   if (!log) return ErrnoStatus(errno, "open", log_path);
 
-  std::vector<std::string> argv = {o.holder_binary, "--socket", HolderSocketPath(o.dir),
+  std::vector<std::string> argv = {o.holder_binary, "--socket",
+                                   HolderSocketPath(o.socket_dir.empty() ? o.dir : o.socket_dir),
                                    "--journal", HolderJournalPath(o.dir), "--ready-fd", "3"};
   if (!o.netns_path.empty()) argv.insert(argv.end(), {"--netns", o.netns_path});
   if (o.new_ipc) argv.push_back("--new-ipc");

@@ -30,7 +30,8 @@ namespace kuasar {
 
 struct HolderOptions {
   std::string holder_binary;  // path to kuasar-holder
-  std::string dir;            // the sandbox dir: holder.sock, exits.journal, holder.log
+  std::string dir;            // the sandbox dir: exits.journal, holder.log
+  std::string socket_dir;     // short dir for holder.sock (see SocketDirFor)
   std::string netns_path;     // joined when non-empty
   bool new_ipc = true;
   bool new_uts = true;
@@ -47,8 +48,8 @@ struct HolderInfo {
 // Spawns the holder and waits for READY. On error nothing is left running.
 absl::StatusOr<HolderInfo> StartHolder(const HolderOptions& options);
 
-// Paths inside the sandbox dir.
-std::string HolderSocketPath(const std::string& dir);
+// holder.sock inside the socket dir; the journal inside the sandbox dir.
+std::string HolderSocketPath(const std::string& socket_dir);
 std::string HolderJournalPath(const std::string& dir);
 
 // Exits recorded in the journal (pid -> wait status, time), for recovery.

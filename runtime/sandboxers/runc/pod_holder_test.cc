@@ -99,6 +99,18 @@ TEST_F(PodHolderTest, SharedPidNamespaceHasItsOwnInit) {
   EXPECT_NE(NsInode(info->sandbox.pid, "pid_for_children"), 0u);
   EXPECT_NE(NsInode(info->sandbox.pid, "pid"), NsInode(::getpid(), "pid"));
   EXPECT_EQ(NsInode(info->sandbox.pid, "ipc"), NsInode(info->holder.pid, "ipc"));
+  // What the holder spawns stays in the host PID namespace (runtimes must see host pids).
+  ConnectTo(dir_.path());
+  std::string out = dir_.Sub("ns");
+  int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  auto pid = conn_->Spawn({"/bin/readlink", "/proc/self/ns/pid"}, {}, {-1, fd, -1});
+  ::close(fd);
+  ASSERT_OK(pid);
+  int status = 0;
+  ASSERT_TRUE(exits_.WaitFor(*pid, absl::Seconds(5), &status));
+  struct stat self_ns {};
+  ::stat("/proc/self/ns/pid", &self_ns);
+  EXPECT_EQ(*ReadSmallFile(out), "pid:[" + std::to_string(self_ns.st_ino) + "]\n");
   // Stopping the holder takes its PID 1 with it.
   ASSERT_EQ(::kill(info->holder.pid, SIGTERM), 0);
   for (int i = 0; i < 200 && (IsSameProcessAlive(info->holder) || IsSameProcessAlive(info->sandbox)); ++i) {
@@ -135,6 +147,34 @@ TEST_F(PodHolderTest, SpawnsAndReapsOrphansWithExitStatus) {
   ASSERT_EQ(journal.size(), 2u);
   EXPECT_EQ(journal[1].pid, orphan);
   EXPECT_EQ(WEXITSTATUS(journal[1].wait_status), 7);
+}
+
+// In a pod that shares its PID namespace, orphans are reaped by the pod's PID 1, not by
+// the holder; their exits must still arrive, under their host pids.
+TEST_F(PodHolderTest, OrphansInsideThePodPidNamespaceAreReported) {
+  HolderOptions o = Options();
+  o.new_pid = true;
+  auto info = Start(o);
+  ASSERT_OK(info);
+  ConnectTo(dir_.path());
+  std::string out = dir_.Sub("hostpid");
+  std::string script = "(read -r hp rest < /proc/self/stat; echo $hp > " + out +
+                       "; sleep 0.2; exit 7) & exit 0";
+  auto pid = conn_->Spawn({"/usr/bin/nsenter", "-t", std::to_string(info->sandbox.pid), "-p",
+                           "--", "/bin/sh", "-c", script},
+                          {"PATH=/usr/bin:/bin"}, {-1, -1, -1});
+  ASSERT_OK(pid);
+  int status = 0;
+  ASSERT_TRUE(exits_.WaitFor(*pid, absl::Seconds(5), &status));
+  for (int i = 0; i < 200 && !ReadSmallFile(out).ok(); ++i) ::usleep(10000);
+  auto text = ReadSmallFile(out);
+  ASSERT_OK(text);
+  pid_t orphan = std::stoi(*text);
+  ASSERT_TRUE(exits_.WaitFor(orphan, absl::Seconds(5), &status)) << "no exit for host pid " << orphan;
+  EXPECT_EQ(WEXITSTATUS(status), 7);
+  bool journaled = false;
+  for (const auto& e : ReadHolderJournal(dir_.path())) journaled |= e.pid == orphan;
+  EXPECT_TRUE(journaled);
 }
 
 TEST_F(PodHolderTest, ExecFailureIsAnErrorAndReconnectWorks) {

@@ -198,6 +198,12 @@ void ProcessIo::State::WriteMaster() {
 
 void ProcessIo::State::OutputFinished(std::unique_lock<std::mutex>& l) {
   output_done = true;
+  // Reads and writes alternate, so nothing is in flight on `out`: close our writer so
+  // containerd's reader of the stdout FIFO sees EOF and completes the exec/attach.
+  boost::system::error_code ec;
+  if (out) out->close(ec);
+  out.reset();
+  stdout_fd.Reset();
   std::vector<std::function<void()>> callbacks = std::move(on_output_done);
   on_output_done.clear();
   l.unlock();

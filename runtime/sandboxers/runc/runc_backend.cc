@@ -13,6 +13,7 @@
 #include "runtime/base/id_check.h"
 #include "runtime/base/logging.h"
 #include "runtime/base/process_identity.h"
+#include "runtime/base/socket_path.h"
 #include "runtime/base/status_macros.h"
 #include "runtime/core/toml_section.h"
 #include "runtime/sandboxers/runc/cgroup.h"
@@ -73,7 +74,7 @@ absl::StatusOr<RuncConfig> ParseRuncConfig(const Config& config) {
 }
 
 struct RuncBackend::Pod final : public ProcessSpawner {
-  std::string id, dir, cgroup;
+  std::string id, dir, sockets, cgroup;
   PodSettings settings;
   HolderInfo holder;
   ExitRegistry exits;
@@ -105,7 +106,7 @@ RuncBackend::~RuncBackend() {
     std::lock_guard<std::mutex> l(mu_);
     for (auto& [id, pod] : pods_) {
       if (pod->conn) pod->conn->Close();
-      if (ctx_.task_endpoints && pod->serving) ctx_.task_endpoints->Stop(pod->dir + "/task.sock");
+      if (ctx_.task_endpoints && pod->serving) ctx_.task_endpoints->Stop(pod->sockets + "/task.sock");
     }
     pods_.clear();
   }
@@ -139,6 +140,10 @@ std::string RuncBackend::SandboxDir(const std::string& id) const {
   return ctx_.sandboxes_dir + "/" + id;
 }
 
+std::string RuncBackend::SocketDir(const std::string& id) const {
+  return SocketDirFor(ctx_.config->sandboxer.state_dir, id);
+}
+
 std::shared_ptr<RuncBackend::Pod> RuncBackend::FindPod(const std::string& id) const {
   std::lock_guard<std::mutex> l(mu_);
   auto it = pods_.find(id);
@@ -147,13 +152,12 @@ std::shared_ptr<RuncBackend::Pod> RuncBackend::FindPod(const std::string& id) co
 
 absl::Status RuncBackend::Create(SandboxRecord& rec) {
   ASSIGN_OR_RETURN(std::string dir, PathUnder(ctx_.sandboxes_dir, rec.id, "sandbox id"));
-  // Every socket of the pod lives in its dir; refuse ids that would not fit sun_path.
-  if (dir.size() + std::string_view("/con0000.sock").size() >= 108) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "sandbox dir %s is too long for unix sockets; use a shorter [sandboxer] state_dir", dir));
-  }
+  std::string sockets = SocketDir(rec.id);
+  RETURN_IF_ERROR(CheckSocketDirFits(sockets, std::string_view("con00000.sock").size()));
   ASSIGN_OR_RETURN(PodSettings settings, DecodePodSettings(rec.options_type_url, rec.options_bytes));
   RETURN_IF_ERROR(EnsurePrivateDirectory(dir));
+  RETURN_IF_ERROR(EnsurePrivateDirectory(ctx_.config->sandboxer.state_dir + "/s"));
+  RETURN_IF_ERROR(EnsurePrivateDirectory(sockets));
   ASSIGN_OR_RETURN(PodFiles files, WritePodFiles(settings, dir));
   rec.backend["pod"] = settings.ToJson();
   rec.backend["files"] = {{"hostname", files.hostname}, {"hosts", files.hosts},
@@ -167,6 +171,7 @@ absl::Status RuncBackend::Start(SandboxRecord& rec) {
   HolderOptions ho;
   ho.holder_binary = cfg_.holder;
   ho.dir = dir;
+  ho.socket_dir = SocketDir(rec.id);
   ho.netns_path = settings.host_network ? "" : rec.netns_path;
   ho.new_ipc = !settings.host_ipc;
   ho.new_uts = !settings.host_network;
@@ -187,7 +192,7 @@ absl::Status RuncBackend::Start(SandboxRecord& rec) {
     spdlog::warn("sandbox={} op=pod-cgroup error=\"{}\"", rec.id, st.message());
   }
   ASSIGN_OR_RETURN(auto pod, Attach(rec, /*recovering=*/false));
-  rec.task_address = "ttrpc+unix://" + dir + "/task.sock";
+  rec.task_address = "ttrpc+unix://" + SocketDir(rec.id) + "/task.sock";
   (void)pod;
   return absl::OkStatus();
 }
@@ -197,13 +202,14 @@ absl::StatusOr<std::shared_ptr<RuncBackend::Pod>> RuncBackend::Attach(SandboxRec
   auto pod = std::make_shared<Pod>();
   pod->id = rec.id;
   pod->dir = SandboxDir(rec.id);
+  pod->sockets = SocketDir(rec.id);
   pod->cgroup = rec.backend.value("cgroup", "");
   pod->settings = PodSettings::FromJson(rec.backend.value("pod", nlohmann::json::object()));
   pod->holder.holder = IdentityFromJson(rec.backend.value("holder", nlohmann::json()));
   pod->holder.sandbox = IdentityFromJson(rec.backend.value("sandbox_process", nlohmann::json()));
   bool holder_alive = IsSameProcessAlive(pod->holder.holder);
   if (holder_alive) {
-    auto conn = HolderConnection::Connect(io_, HolderSocketPath(pod->dir), &pod->exits, nullptr);
+    auto conn = HolderConnection::Connect(io_, HolderSocketPath(pod->sockets), &pod->exits, nullptr);
     if (!conn.ok() && !recovering) return conn.status();
     if (conn.ok()) pod->conn = *conn;
   }
@@ -211,6 +217,7 @@ absl::StatusOr<std::shared_ptr<RuncBackend::Pod>> RuncBackend::Attach(SandboxRec
   RuncTaskServiceDeps deps;
   deps.sandbox_id = rec.id;
   deps.sandbox_dir = pod->dir;
+  deps.socket_dir = pod->sockets;
   deps.io = &io_;
   deps.engine = engine_.get();
   deps.spawner = pod.get();
@@ -234,7 +241,7 @@ absl::StatusOr<std::shared_ptr<RuncBackend::Pod>> RuncBackend::Attach(SandboxRec
     rec.backend["containers"] = pod->tasks->ContainersJson();
   }
   if (ctx_.task_endpoints != nullptr) {
-    RETURN_IF_ERROR(ctx_.task_endpoints->Serve(pod->dir + "/task.sock", pod->tasks));
+    RETURN_IF_ERROR(ctx_.task_endpoints->Serve(pod->sockets + "/task.sock", pod->tasks));
     pod->serving = true;
   }
   {
@@ -304,7 +311,7 @@ absl::Status RuncBackend::Cleanup(SandboxRecord& rec) {
   if (pod) {
     pod->stopping = true;
     pod->tasks->DeleteAll();
-    if (ctx_.task_endpoints && pod->serving) ctx_.task_endpoints->Stop(dir + "/task.sock");
+    if (ctx_.task_endpoints && pod->serving) ctx_.task_endpoints->Stop(pod->sockets + "/task.sock");
     if (pod->conn) pod->conn->Close();
     if (pod->holder_watch) {
       boost::asio::post(io_, [w = std::shared_ptr<boost::asio::posix::stream_descriptor>(
@@ -323,6 +330,7 @@ absl::Status RuncBackend::Cleanup(SandboxRecord& rec) {
   if (ValidateId(rec.id).ok()) {
     RemovePodFiles(dir);
     std::error_code ec;
+    std::filesystem::remove_all(SocketDir(rec.id), ec);
     std::filesystem::remove_all(dir, ec);
     if (ec) {
       return absl::InternalError(absl::StrFormat("remove %s: %s", dir, ec.message()));

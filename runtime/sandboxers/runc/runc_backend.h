@@ -55,6 +55,7 @@ class RuncBackend final : public SandboxBackend {
   void OnHolderExit(const std::shared_ptr<Pod>& pod);
   std::shared_ptr<Pod> FindPod(const std::string& id) const;
   std::string SandboxDir(const std::string& id) const;
+  std::string SocketDir(const std::string& id) const;
 
   BackendContext ctx_;
   RuncConfig cfg_;

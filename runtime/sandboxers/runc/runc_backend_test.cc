@@ -18,6 +18,7 @@
 #include "absl/strings/str_format.h"
 #include "containerd/events/task.pb.h"
 #include "runtime/base/process_identity.h"
+#include "runtime/base/socket_path.h"
 #include "runtime/base/status_matchers.h"
 #include "runtime/base/temp_dir.h"
 #include "runtime/core/sandbox_controller.h"
@@ -136,6 +137,9 @@ class RuncBackendTest : public ::testing::Test {
   }
 
   std::string SandboxDir(const std::string& id) { return config_.sandboxer.state_dir + "/sandboxes/" + id; }
+  std::string TaskSocket(const std::string& id) {
+    return SocketDirFor(config_.sandboxer.state_dir, id) + "/task.sock";
+  }
 
   std::shared_ptr<TaskService> StartPod(const std::string& id) {
     CreateSandboxRequest req;
@@ -144,9 +148,9 @@ class RuncBackendTest : public ::testing::Test {
     auto started = controller_->StartSandbox(id);
     EXPECT_OK(started);
     if (!started.ok()) return nullptr;
-    EXPECT_EQ(started->address, "ttrpc+unix://" + SandboxDir(id) + "/task.sock");
+    EXPECT_EQ(started->address, "ttrpc+unix://" + TaskSocket(id));
     sandbox_pid_ = static_cast<pid_t>(started->pid);
-    return endpoints_.Get(SandboxDir(id) + "/task.sock");
+    return endpoints_.Get(TaskSocket(id));
   }
 
   // A container whose stdout we read from a FIFO.
@@ -316,6 +320,7 @@ TEST_F(RuncBackendTest, StopKillsContainersAndShutdownLeavesNothing) {
   EXPECT_FALSE(IsSameProcessAlive(holder));
   ASSERT_OK(controller_->ShutdownSandbox("pod4"));
   EXPECT_FALSE(std::filesystem::exists(SandboxDir("pod4")));
+  EXPECT_FALSE(std::filesystem::exists(SocketDirFor(config_.sandboxer.state_dir, "pod4")));
   EXPECT_EQ(endpoints_.size(), 0u);
   EXPECT_FALSE(std::filesystem::exists("/sys/fs/cgroup/memory/kuasar/kuasar-pod4"));
   ::close(c.stdout_fd);
@@ -340,7 +345,7 @@ TEST_F(RuncBackendTest, RecoversAfterSandboxerCrash) {
   ::usleep(100000);
   Restart();
   EXPECT_EQ(report_.recovered_running, 1);
-  svc = endpoints_.Get(SandboxDir("pod5") + "/task.sock");
+  svc = endpoints_.Get(TaskSocket("pod5"));
   ASSERT_TRUE(svc);
   auto dexit = WaitFor(*svc, "dies");
   ASSERT_OK(dexit);

@@ -81,7 +81,8 @@ void RuncTaskService::Persist() {
 
 std::string RuncTaskService::ConsoleSocketPath(const std::string&, const std::string&) {
   // Short names: containerd's ids are 64 characters and unix socket paths stop at 107.
-  return absl::StrFormat("%s/con%d.sock", d_.sandbox_dir, console_seq_.fetch_add(1));
+  return absl::StrFormat("%s/con%d.sock", d_.socket_dir.empty() ? d_.sandbox_dir : d_.socket_dir,
+                         console_seq_.fetch_add(1));
 }
 
 absl::Status RuncTaskService::PrepareBundle(RuncContainer& c, bool* terminal) {

@@ -39,6 +39,7 @@ struct PodFiles {
 struct RuncTaskServiceDeps {
   std::string sandbox_id;
   std::string sandbox_dir;
+  std::string socket_dir;  // short dir for console sockets
   boost::asio::io_context* io = nullptr;
   ContainerEngine* engine = nullptr;
   ProcessSpawner* spawner = nullptr;  // the pod holder

@@ -32,6 +32,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -86,20 +87,40 @@ static void parse_args(int argc, char** argv) {
   if (!opt.socket_path || !opt.journal_path || opt.ready_fd < 0) usage();
 }
 
-/* PID 1 of the pod: reap everything, leave on SIGTERM/SIGINT. */
-static void pid1_loop(void) {
+/* PID 1 of the pod's PID namespace. Orphans inside the namespace (container inits and
+ * exec'd processes of a pod that shares its PID namespace) are reaped here, not by the
+ * holder, so each exit is passed up to the holder before reaping: the wait status as
+ * data and the pid as SCM_CREDENTIALS, which the kernel translates from this namespace's
+ * numbering to the host's. Leaves on SIGTERM/SIGINT. */
+static void pid1_loop(int up) {
   sigset_t all;
   sigfillset(&all);
   sigprocmask(SIG_BLOCK, &all, NULL);
   prctl(PR_SET_NAME, "kuasar-pod-init");
   for (;;) {
-    int sig = 0;
     siginfo_t info;
-    sig = sigwaitinfo(&all, &info);
+    int sig = sigwaitinfo(&all, &info);
     if (sig == SIGTERM || sig == SIGINT) _exit(0);
-    if (sig == SIGCHLD) {
-      while (waitpid(-1, NULL, WNOHANG) > 0) {
-      }
+    if (sig != SIGCHLD) continue;
+    for (;;) {
+      siginfo_t c;
+      memset(&c, 0, sizeof c);
+      /* Peek first: the pid must still exist for the kernel to translate it. */
+      if (waitid(P_ALL, 0, &c, WEXITED | WNOHANG | WNOWAIT) != 0 || c.si_pid == 0) break;
+      int status = c.si_code == CLD_EXITED ? (c.si_status & 0xff) << 8
+                                           : (c.si_status & 0x7f) | (c.si_code == CLD_DUMPED ? 0x80 : 0);
+      struct ucred cred = {.pid = c.si_pid, .uid = 0, .gid = 0};
+      char cbuf[CMSG_SPACE(sizeof cred)];
+      struct iovec iov = {&status, sizeof status};
+      struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+                           .msg_controllen = sizeof cbuf};
+      struct cmsghdr* cm = CMSG_FIRSTHDR(&msg);
+      cm->cmsg_level = SOL_SOCKET;
+      cm->cmsg_type = SCM_CREDENTIALS;
+      cm->cmsg_len = CMSG_LEN(sizeof cred);
+      memcpy(CMSG_DATA(cm), &cred, sizeof cred);
+      if (sendmsg(up, &msg, MSG_NOSIGNAL) < 0) { /* holder gone: just reap */ }
+      waitpid(c.si_pid, NULL, 0);
     }
   }
 }
@@ -120,6 +141,26 @@ static void journal_exit(pid_t pid, int status) {
                    (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec);
   if (write(journal_fd, line, (size_t)n) != n) fprintf(stderr, "kuasar-holder: journal write\n");
   fdatasync(journal_fd);
+}
+
+/* An exit reaped by the pod's PID 1, with the pid already in host numbering. */
+static void handle_pod_exit(int fd) {
+  int status = 0;
+  char cbuf[CMSG_SPACE(sizeof(struct ucred))];
+  struct iovec iov = {&status, sizeof status};
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+                       .msg_controllen = sizeof cbuf};
+  if (recvmsg(fd, &msg, MSG_DONTWAIT) != (ssize_t)sizeof status) return;
+  for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS) {
+      struct ucred cred;
+      memcpy(&cred, CMSG_DATA(c), sizeof cred);
+      if (cred.pid > 0) {
+        journal_exit(cred.pid, status);
+        send_words(MSG_EXIT, (uint32_t)cred.pid, (uint32_t)status, 0);
+      }
+    }
+  }
 }
 
 /* Reaps every exited child; returns 1 when the pod's PID 1 died (the pod is over). */
@@ -291,15 +332,26 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
 
   pid_t sandbox_pid = getpid();
-  if (opt.new_pid) {
-    if (unshare(CLONE_NEWPID) != 0) die("unshare pid");
-    pid1 = fork();
-    if (pid1 < 0) die("fork pid1");
-    if (pid1 == 0) pid1_loop();
-    sandbox_pid = pid1;
-  }
   journal_fd = open(opt.journal_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
   if (journal_fd < 0) die("open journal");
+  int pod_up = -1; /* exits from the pod's PID 1 */
+  if (opt.new_pid) {
+    int sp[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) != 0) die("socketpair");
+    int one = 1;
+    if (setsockopt(sp[0], SOL_SOCKET, SO_PASSCRED, &one, sizeof one) != 0) die("SO_PASSCRED");
+    pod_up = sp[0];
+    /* clone(CLONE_NEWPID) puts only this child in the new namespace; unshare would put
+     * every later child there too, and the runtimes we spawn must see host pids. */
+    pid1 = (pid_t)syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, NULL, NULL, NULL, NULL);
+    if (pid1 < 0) die("fork pid1");
+    if (pid1 == 0) {
+      close(sp[0]);
+      pid1_loop(sp[1]);
+    }
+    close(sp[1]);
+    sandbox_pid = pid1;
+  }
   int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
   if (sfd < 0) die("signalfd");
   int lfd = listen_socket();
@@ -316,8 +368,9 @@ int main(int argc, char** argv) {
   close(opt.ready_fd);
 
   for (;;) {
-    struct pollfd p[3] = {{sfd, POLLIN, 0}, {lfd, POLLIN, 0}, {conn_fd, POLLIN, 0}};
-    if (poll(p, conn_fd >= 0 ? 3 : 2, -1) < 0) {
+    struct pollfd p[4] = {{sfd, POLLIN, 0}, {lfd, POLLIN, 0}, {pod_up, POLLIN, 0},
+                          {conn_fd, POLLIN, 0}};
+    if (poll(p, 4, -1) < 0) {
       if (errno == EINTR) continue;
       die("poll");
     }
@@ -340,6 +393,7 @@ int main(int argc, char** argv) {
         conn_fd = c;
       }
     }
-    if (conn_fd >= 0 && (p[2].revents & (POLLIN | POLLHUP | POLLERR))) handle_conn();
+    if (pod_up >= 0 && (p[2].revents & POLLIN)) handle_pod_exit(pod_up);
+    if (conn_fd >= 0 && (p[3].revents & (POLLIN | POLLHUP | POLLERR))) handle_conn();
   }
 }
