@@ -208,11 +208,16 @@ def count_state(stack):
     sb = stack.sandboxer.pid()
     fds = len(os.listdir(f"/proc/{sb}/fd"))
     threads = len(os.listdir(f"/proc/{sb}/task"))
-    holders = subprocess.run(["pgrep", "-c", "-f", "kuasar-holder|kuasar-pod-init"],
-                             capture_output=True, text=True).stdout.strip()
+    mine = str(stack.sandboxer.dir)
+    holders = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = open(f"/proc/{pid}/cmdline", "rb").read().decode(errors="replace")
+        except OSError:
+            continue
+        holders += "kuasar-holder" in cmdline and mine in cmdline
     mounts = sum(1 for line in open("/proc/self/mountinfo") if str(stack.sandboxer.dir) in line)
-    cgroups = len([d for d in pathlib.Path("/sys/fs/cgroup/memory/kuasar").glob("*")
-                   if d.is_dir()]) if pathlib.Path("/sys/fs/cgroup/memory/kuasar").exists() else 0
+    cgroups = len(list(pathlib.Path("/sys/fs/cgroup/memory/kuasar").glob("kuasar-*")))
     return {"fds": fds, "threads": threads, "holders": holders, "mounts": mounts, "cgroups": cgroups}
 
 

@@ -2,9 +2,11 @@
 
 #include <google/protobuf/empty.pb.h>
 
+#include "absl/strings/str_format.h"
 #include "runtime/base/logging.h"
 #include "runtime/base/status_macros.h"
 #include "runtime/ttrpc/typed_server.h"
+#include "ttrpc/request.pb.h"
 
 namespace kuasar {
 namespace {
@@ -23,7 +25,8 @@ absl::StatusOr<Empty> ToEmpty(absl::Status st) {
 }
 
 absl::Status RegisterUnder(ttrpc::Server& server, std::string_view svc_name,
-                           const std::shared_ptr<TaskService>& svc) {
+                           const std::shared_ptr<TaskService>& svc,
+                           const std::shared_ptr<ParkedCallStore>& parked) {
   using ttrpc::CallContext;
   using ttrpc::RegisterMethod;
   RETURN_IF_ERROR((RegisterMethod<task::CreateTaskRequest, task::CreateTaskResponse>(
@@ -76,10 +79,29 @@ absl::Status RegisterUnder(ttrpc::Server& server, std::string_view svc_name,
       })));
   RETURN_IF_ERROR((ttrpc::RegisterAsyncMethod<task::WaitRequest, task::WaitResponse>(
       server, svc_name, "Wait",
-      [svc](ttrpc::CallContextPtr, task::WaitRequest r,
-            ttrpc::TypedResponder<task::WaitResponse> responder) {
-        svc->Wait(r, [responder](absl::StatusOr<task::WaitResponse> resp) {
+      [svc, parked](ttrpc::CallContextPtr ctx, task::WaitRequest r,
+                    ttrpc::TypedResponder<task::WaitResponse> responder) {
+        std::string tag = ctx->connection_tag();
+        uint32_t stream = ctx->stream_id();
+        bool track = parked != nullptr && !tag.empty();
+        if (track) {
+          ::ttrpc::Request request;
+          request.set_service(ctx->service());
+          request.set_method(ctx->method());
+          request.set_payload(r.SerializeAsString());
+          for (const auto& [k, v] : ctx->metadata()) {
+            auto* kv = request.add_metadata();
+            kv->set_key(k);
+            kv->set_value(v);
+          }
+          parked->Park(tag, stream, request.SerializeAsString());
+          // containerd hung up (or the call was cancelled): nothing to replay any more.
+          ctx->OnCancel([parked, tag, stream] { parked->Unpark(tag, stream); });
+        }
+        svc->Wait(r, [responder, parked, track, tag, stream](
+                         absl::StatusOr<task::WaitResponse> resp) {
           responder.Finish(resp);
+          if (track) parked->Unpark(tag, stream);
         });
       })));
   RETURN_IF_ERROR((RegisterMethod<task::StatsRequest, task::StatsResponse>(
@@ -97,9 +119,10 @@ absl::Status RegisterUnder(ttrpc::Server& server, std::string_view svc_name,
 
 }  // namespace
 
-absl::Status RegisterTaskService(ttrpc::Server& server, std::shared_ptr<TaskService> service) {
-  RETURN_IF_ERROR(RegisterUnder(server, "containerd.task.v3.Task", service));
-  return RegisterUnder(server, "containerd.task.v2.Task", service);
+absl::Status RegisterTaskService(ttrpc::Server& server, std::shared_ptr<TaskService> service,
+                                 std::shared_ptr<ParkedCallStore> parked) {
+  RETURN_IF_ERROR(RegisterUnder(server, "containerd.task.v3.Task", service, parked));
+  return RegisterUnder(server, "containerd.task.v2.Task", service, parked);
 }
 
 TtrpcTaskEndpoints::TtrpcTaskEndpoints(int worker_threads)
@@ -108,12 +131,12 @@ TtrpcTaskEndpoints::TtrpcTaskEndpoints(int worker_threads)
       io_thread_([this] { io_.run(); }) {}
 
 TtrpcTaskEndpoints::~TtrpcTaskEndpoints() {
-  std::map<std::string, std::unique_ptr<ttrpc::Server>> servers;
+  std::map<std::string, Endpoint> servers;
   {
     std::lock_guard<std::mutex> l(mu_);
     servers.swap(servers_);
   }
-  for (auto& [path, server] : servers) (void)server->Shutdown(std::chrono::milliseconds(500));
+  for (auto& [path, ep] : servers) (void)ep.server->Shutdown(std::chrono::milliseconds(500));
   servers.clear();
   workers_.join();
   work_.reset();
@@ -121,26 +144,58 @@ TtrpcTaskEndpoints::~TtrpcTaskEndpoints() {
   if (io_thread_.joinable()) io_thread_.join();
 }
 
-absl::Status TtrpcTaskEndpoints::Serve(const std::string& socket_path,
-                                       std::shared_ptr<TaskService> service) {
+absl::Status TtrpcTaskEndpoints::Register(const std::string& key,
+                                          std::shared_ptr<TaskService> service,
+                                          std::shared_ptr<ParkedCallStore> parked) {
   ttrpc::ServerOptions opts;
   opts.io_context = &io_;
   opts.worker_pool = &workers_;
-  auto server = std::make_unique<ttrpc::Server>(opts);
-  RETURN_IF_ERROR(RegisterTaskService(*server, std::move(service)));
-  RETURN_IF_ERROR(server->Listen(socket_path, 0600));
+  auto server = std::make_shared<ttrpc::Server>(opts);
+  RETURN_IF_ERROR(RegisterTaskService(*server, std::move(service), parked));
   std::lock_guard<std::mutex> l(mu_);
-  servers_[socket_path] = std::move(server);
+  if (!servers_.emplace(key, Endpoint{std::move(server), std::move(parked)}).second) {
+    return absl::AlreadyExistsError(absl::StrFormat("task endpoint %s already served", key));
+  }
   return absl::OkStatus();
 }
 
+absl::Status TtrpcTaskEndpoints::Serve(const std::string& socket_path,
+                                       std::shared_ptr<TaskService> service) {
+  RETURN_IF_ERROR(Register(socket_path, std::move(service)));
+  std::shared_ptr<ttrpc::Server> server;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    server = servers_[socket_path].server;
+  }
+  absl::Status st = server->Listen(socket_path, 0600);
+  if (!st.ok()) Stop(socket_path);
+  return st;
+}
+
+absl::Status TtrpcTaskEndpoints::Adopt(const std::string& key, UniqueFd connection,
+                                       const std::string& connection_tag) {
+  Endpoint ep;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = servers_.find(key);
+    if (it == servers_.end()) {
+      return absl::NotFoundError(absl::StrFormat("no task endpoint %s", key));
+    }
+    ep = it->second;
+  }
+  ttrpc::ServeConnectionOptions opts;
+  opts.tag = connection_tag;
+  if (ep.parked && !connection_tag.empty()) opts.replay = ep.parked->Parked(connection_tag);
+  return ep.server->ServeConnection(std::move(connection), std::move(opts));
+}
+
 void TtrpcTaskEndpoints::Stop(const std::string& socket_path) {
-  std::unique_ptr<ttrpc::Server> server;
+  std::shared_ptr<ttrpc::Server> server;
   {
     std::lock_guard<std::mutex> l(mu_);
     auto it = servers_.find(socket_path);
     if (it == servers_.end()) return;
-    server = std::move(it->second);
+    server = std::move(it->second.server);
     servers_.erase(it);
   }
   if (absl::Status st = server->Shutdown(std::chrono::milliseconds(200)); !st.ok()) {

@@ -25,8 +25,10 @@ namespace kuasar {
 // The ttrpc metadata key containerd puts the namespace in (containerd namespaces/ttrpc.go).
 inline constexpr char kNamespaceMetadataKey[] = "containerd-namespace-ttrpc";
 
-// Binds every Task API method of `service` onto `server` under both service names.
-absl::Status RegisterTaskService(ttrpc::Server& server, std::shared_ptr<TaskService> service);
+// Binds every Task API method of `service` onto `server` under both service names; Wait
+// calls on tagged connections are recorded in `parked` while they wait.
+absl::Status RegisterTaskService(ttrpc::Server& server, std::shared_ptr<TaskService> service,
+                                 std::shared_ptr<ParkedCallStore> parked = nullptr);
 
 class TtrpcTaskEndpoints final : public TaskEndpoints {
  public:
@@ -34,7 +36,11 @@ class TtrpcTaskEndpoints final : public TaskEndpoints {
   ~TtrpcTaskEndpoints() override;
 
   absl::Status Serve(const std::string& socket_path, std::shared_ptr<TaskService> service) override;
-  void Stop(const std::string& socket_path) override;
+  absl::Status Register(const std::string& key, std::shared_ptr<TaskService> service,
+                        std::shared_ptr<ParkedCallStore> parked = nullptr) override;
+  absl::Status Adopt(const std::string& key, UniqueFd connection,
+                     const std::string& connection_tag = "") override;
+  void Stop(const std::string& key) override;
   size_t size() const;
 
  private:
@@ -43,7 +49,11 @@ class TtrpcTaskEndpoints final : public TaskEndpoints {
   boost::asio::thread_pool workers_;
   std::thread io_thread_;
   mutable std::mutex mu_;
-  std::map<std::string, std::unique_ptr<ttrpc::Server>> servers_;
+  struct Endpoint {
+    std::shared_ptr<ttrpc::Server> server;
+    std::shared_ptr<ParkedCallStore> parked;
+  };
+  std::map<std::string, Endpoint> servers_;
 };
 
 }  // namespace kuasar

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -34,6 +35,16 @@ class CallContext {
   std::optional<std::string> GetMetadata(std::string_view key) const;
   // From Request.timeout_nano, counted from when the request arrived.
   std::optional<Clock::time_point> deadline() const { return deadline_; }
+  // Where the call came from: the tag its connection was served with (see
+  // ServeConnectionOptions) and its stream id. A handler that parks a call can record
+  // both and have it replayed on the same connection after a process restart.
+  const std::string& connection_tag() const { return connection_tag_; }
+  std::uint32_t stream_id() const { return stream_id_; }
+  // Set by the server before the handler runs.
+  void SetOrigin(std::string connection_tag, std::uint32_t stream_id) {
+    connection_tag_ = std::move(connection_tag);
+    stream_id_ = stream_id;
+  }
 
   // True once the call is cancelled: its deadline passed, its connection closed, or the
   // server stopped it. The response of a cancelled call is dropped.
@@ -56,6 +67,8 @@ class CallContext {
   const std::string method_;
   const Metadata metadata_;
   const std::optional<Clock::time_point> deadline_;
+  std::string connection_tag_;
+  std::uint32_t stream_id_ = 0;
 
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;

@@ -22,12 +22,14 @@ namespace kuasar::ttrpc {
 namespace {
 
 absl::Status StartConnection(boost::asio::io_context& io, const std::shared_ptr<ServerCore>& core,
-                             UniqueFd fd) {
+                             UniqueFd fd, ServeConnectionOptions options = {}) {
   if (!fd) return absl::InvalidArgumentError("ttrpc: ServeConnection needs an open fd");
-  auto conn = std::make_shared<ServerConnection>(io, std::move(fd), core);
+  auto conn = std::make_shared<ServerConnection>(io, std::move(fd), core, std::move(options.tag));
   if (!core->AddConnection(conn)) {
     return absl::FailedPreconditionError("ttrpc: server is shut down");
   }
+  // Posted before Start, so replayed calls are dispatched before any new frame is read.
+  for (auto& [stream_id, request] : options.replay) conn->Replay(stream_id, std::move(request));
   conn->Start();
   return absl::OkStatus();
 }
@@ -161,6 +163,10 @@ std::vector<std::string> Server::ListeningPaths() const {
 
 absl::Status Server::ServeConnection(UniqueFd fd) {
   return StartConnection(*impl_->io, impl_->core, std::move(fd));
+}
+
+absl::Status Server::ServeConnection(UniqueFd fd, ServeConnectionOptions options) {
+  return StartConnection(*impl_->io, impl_->core, std::move(fd), std::move(options));
 }
 
 std::size_t Server::ConnectionCount() const { return impl_->core->ConnectionCount(); }

@@ -42,6 +42,16 @@ struct ServerOptions {
   std::size_t stream_buffer = 64;
 };
 
+// How an adopted connection is served.
+struct ServeConnectionOptions {
+  // Reported to handlers as CallContext::connection_tag().
+  std::string tag;
+  // Requests to dispatch on this connection before reading it, as if they had just
+  // arrived: {stream id, serialized ttrpc.Request}. A process that took over a connection
+  // from a crashed predecessor uses this to answer calls that were parked there.
+  std::vector<std::pair<std::uint32_t, std::string>> replay;
+};
+
 class Server {
  public:
   explicit Server(ServerOptions options = {});
@@ -69,6 +79,7 @@ class Server {
   // Serves one already-connected byte stream (socketpair end, accepted socket,
   // virtio-serial port). Takes ownership of `fd`.
   absl::Status ServeConnection(UniqueFd fd);
+  absl::Status ServeConnection(UniqueFd fd, ServeConnectionOptions options);
 
   // Stops listening, lets calls in flight finish for up to `grace` (idle connections
   // close at once, busy ones when their last call ends), then closes what is left,

@@ -35,10 +35,11 @@ absl::StatusOr<std::string> RunHandler(const std::function<absl::StatusOr<std::s
 }  // namespace
 
 ServerConnection::ServerConnection(boost::asio::io_context& io, UniqueFd fd,
-                                   std::shared_ptr<ServerCore> core)
+                                   std::shared_ptr<ServerCore> core, std::string tag)
     : FramedConnection(io, std::move(fd),
                        Options{core->limits().partial_frame_timeout, "ttrpc server"}),
       core_(std::move(core)),
+      tag_(std::move(tag)),
       stream_full_timer_(strand()) {}
 
 ServerConnection::~ServerConnection() { core_->RemoveConnection(this); }
@@ -114,13 +115,28 @@ bool ServerConnection::OnFrame(DecodedFrame& frame) {
   }
 }
 
-void ServerConnection::HandleRequest(DecodedFrame& frame) {
+void ServerConnection::Replay(std::uint32_t stream_id, std::string request) {
+  Post([self = self(), stream_id, request = std::move(request)]() mutable {
+    DecodedFrame frame;
+    frame.header.stream_id = stream_id;
+    frame.header.type = static_cast<std::uint8_t>(MessageType::kRequest);
+    frame.payload = std::move(request);
+    self->HandleRequest(frame, /*replayed=*/true);
+  });
+}
+
+void ServerConnection::HandleRequest(DecodedFrame& frame, bool replayed) {
   const std::uint32_t id = frame.header.stream_id;
-  if (id <= last_stream_id_) {
+  if (replayed) {
+    // The peer already sent this id to our predecessor; its next ids are higher still.
+    // last_stream_id_ is left alone: we only learn the peer's position from live frames.
+    if (calls_.contains(id)) return;
+  } else if (id <= last_stream_id_) {
     SendStatus(id, absl::InvalidArgumentError("StreamID cannot be re-used and must increment"));
     return;
+  } else {
+    last_stream_id_ = id;
   }
-  last_stream_id_ = id;
   ::ttrpc::Request req;
   if (!req.ParseFromString(frame.payload)) {
     SendStatus(id, absl::InvalidArgumentError(
@@ -145,6 +161,7 @@ void ServerConnection::HandleRequest(DecodedFrame& frame) {
   auto ctx = std::make_shared<CallContext>(std::move(*req.mutable_service()),
                                            std::move(*req.mutable_method()),
                                            std::move(metadata), deadline);
+  ctx->SetOrigin(tag_, id);
   StartCall(id, frame.header.flags, std::move(*entry), std::move(ctx),
             std::move(*req.mutable_payload()));
 }

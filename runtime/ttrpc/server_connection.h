@@ -19,7 +19,8 @@ namespace kuasar::ttrpc {
 
 class ServerConnection final : public FramedConnection {
  public:
-  ServerConnection(boost::asio::io_context& io, UniqueFd fd, std::shared_ptr<ServerCore> core);
+  ServerConnection(boost::asio::io_context& io, UniqueFd fd, std::shared_ptr<ServerCore> core,
+                   std::string tag = "");
   ~ServerConnection() override;
 
   // Ends call `stream_id` with `status` (and `payload` when OK), unless it already ended.
@@ -31,6 +32,9 @@ class ServerConnection final : public FramedConnection {
                                   absl::StatusOr<std::string> result);
   // One server-streaming message (already size-checked).
   void SendStreamMessage(std::uint32_t stream_id, std::string payload);
+  // Dispatches a serialized ttrpc.Request on `stream_id` as if it had just arrived
+  // (ServeConnectionOptions::replay); it does not have to be above earlier stream ids.
+  void Replay(std::uint32_t stream_id, std::string request);
   // Close once no call is in flight (graceful shutdown).
   void Drain();
   // Close now, cancelling calls in flight.
@@ -48,7 +52,7 @@ class ServerConnection final : public FramedConnection {
   bool OnFrame(DecodedFrame& frame) override;
   void OnClosed(const absl::Status& reason) override;
 
-  void HandleRequest(DecodedFrame& frame);
+  void HandleRequest(DecodedFrame& frame, bool replayed = false);
   bool HandleData(DecodedFrame& frame);
   void StartCall(std::uint32_t id, std::uint8_t flags, std::shared_ptr<const MethodEntry> entry,
                  CallContextPtr ctx, std::string payload);
@@ -64,6 +68,7 @@ class ServerConnection final : public FramedConnection {
   std::shared_ptr<ServerConnection> self();
 
   const std::shared_ptr<ServerCore> core_;
+  const std::string tag_;
   CallMap calls_;
   std::uint32_t last_stream_id_ = 0;
   bool draining_ = false;

@@ -12,4 +12,6 @@ if(BUILD_TESTING)
   # Creating cgroups and OOM-killing in them needs root; the fake-hierarchy cases run anyway.
   kuasar_test(runc_cgroup_test SOURCES cgroup_test.cc oom_watcher_test.cc LIBS kuasar_runc_io
     LABELS root)
+  target_compile_definitions(runc_cgroup_test PRIVATE
+    KUASAR_TESTINIT_PATH="$<TARGET_FILE:kuasar-testinit>")
 endif()

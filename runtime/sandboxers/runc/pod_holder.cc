@@ -26,6 +26,7 @@ namespace {
 constexpr uint32_t kMsgSpawn = 1;
 constexpr uint32_t kMsgSpawned = 2;
 constexpr uint32_t kMsgExit = 3;
+constexpr uint32_t kMsgTaskConn = 4;
 
 // Reads one line from `fd` within `timeout`.
 absl::StatusOr<std::string> ReadLine(int fd, absl::Duration timeout) {
@@ -82,6 +83,7 @@ absl::StatusOr<HolderInfo> StartHolder(const HolderOptions& o) {
     if (!o.hostname.empty()) argv.insert(argv.end(), {"--hostname", o.hostname});
   }
   if (o.new_pid) argv.push_back("--new-pid");
+  if (!o.task_socket.empty()) argv.insert(argv.end(), {"--task-socket", o.task_socket});
 
   SpawnOptions spawn;
   spawn.stdout_fd = log.get();
@@ -131,14 +133,18 @@ std::vector<JournaledExit> ReadHolderJournal(const std::string& dir) {
 }
 
 HolderConnection::HolderConnection(boost::asio::io_context& io, int fd, ExitRegistry* exits,
-                                   std::function<void()> on_disconnect)
-    : socket_(io, fd), exits_(exits), on_disconnect_(std::move(on_disconnect)) {}
+                                   std::function<void()> on_disconnect,
+                                   TaskConnHandler on_task_conn)
+    : socket_(io, fd),
+      exits_(exits),
+      on_disconnect_(std::move(on_disconnect)),
+      on_task_conn_(std::move(on_task_conn)) {}
 
 HolderConnection::~HolderConnection() { Close(); }
 
 absl::StatusOr<std::shared_ptr<HolderConnection>> HolderConnection::Connect(
     boost::asio::io_context& io, const std::string& socket_path, ExitRegistry* exits,
-    std::function<void()> on_disconnect) {
+    std::function<void()> on_disconnect, TaskConnHandler on_task_conn) {
   UniqueFd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!fd) return ErrnoStatus(errno, "socket");
   sockaddr_un addr{};
@@ -151,7 +157,8 @@ absl::StatusOr<std::shared_ptr<HolderConnection>> HolderConnection::Connect(
     return ErrnoStatus(errno, "connect", socket_path);
   }
   std::shared_ptr<HolderConnection> c(
-      new HolderConnection(io, fd.Release(), exits, std::move(on_disconnect)));
+      new HolderConnection(io, fd.Release(), exits, std::move(on_disconnect),
+                           std::move(on_task_conn)));
   c->ReadLoop();
   return c;
 }
@@ -167,7 +174,22 @@ void HolderConnection::ReadLoop() {
 void HolderConnection::OnReadable() {
   while (true) {
     uint32_t w[4];
-    ssize_t n = ::recv(socket_.native_handle(), w, sizeof(w), MSG_DONTWAIT);
+    char cbuf[CMSG_SPACE(sizeof(int))];
+    iovec iov{w, sizeof(w)};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf;
+    msg.msg_controllen = sizeof(cbuf);
+    ssize_t n = ::recvmsg(socket_.native_handle(), &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    UniqueFd passed;
+    for (cmsghdr* c = n > 0 ? CMSG_FIRSTHDR(&msg) : nullptr; c; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+        int fd;
+        std::memcpy(&fd, CMSG_DATA(c), sizeof(fd));
+        passed.Reset(fd);
+      }
+    }
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
@@ -185,6 +207,8 @@ void HolderConnection::OnReadable() {
       }
     } else if (w[0] == kMsgExit) {
       exits_->Deliver(static_cast<pid_t>(w[1]), static_cast<int>(w[2]), absl::Now());
+    } else if (w[0] == kMsgTaskConn && passed && on_task_conn_) {
+      on_task_conn_(w[1], std::move(passed));
     }
   }
   ReadLoop();

@@ -24,6 +24,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "runtime/base/process_identity.h"
+#include "runtime/base/unique_fd.h"
 #include "runtime/sandboxers/runc/exit_registry.h"
 
 namespace kuasar {
@@ -37,6 +38,8 @@ struct HolderOptions {
   bool new_uts = true;
   bool new_pid = false;       // pod-shared PID namespace: the holder keeps its PID 1
   std::string hostname;
+  // When set, the holder owns the pod's Task API socket here (see kuasar_holder.c).
+  std::string task_socket;
   absl::Duration timeout = absl::Seconds(10);
 };
 
@@ -62,10 +65,14 @@ std::vector<JournaledExit> ReadHolderJournal(const std::string& dir);
 
 class HolderConnection : public std::enable_shared_from_this<HolderConnection> {
  public:
-  // Exits are delivered to `exits`; `on_disconnect` runs once if the holder goes away.
+  // containerd's Task API connections the holder accepted (and keeps a copy of).
+  using TaskConnHandler = std::function<void(uint32_t id, UniqueFd fd)>;
+  // Exits are delivered to `exits`; task connections (all of them again after a
+  // reconnect) to `on_task_conn`, on the io thread; `on_disconnect` runs once if the
+  // holder goes away.
   static absl::StatusOr<std::shared_ptr<HolderConnection>> Connect(
       boost::asio::io_context& io, const std::string& socket_path, ExitRegistry* exits,
-      std::function<void()> on_disconnect);
+      std::function<void()> on_disconnect, TaskConnHandler on_task_conn = nullptr);
   ~HolderConnection();
 
   // Runs argv (argv[0] absolute) with `env` and stdio fds (-1: /dev/null) as a child of
@@ -77,7 +84,7 @@ class HolderConnection : public std::enable_shared_from_this<HolderConnection> {
 
  private:
   HolderConnection(boost::asio::io_context& io, int fd, ExitRegistry* exits,
-                   std::function<void()> on_disconnect);
+                   std::function<void()> on_disconnect, TaskConnHandler on_task_conn);
   void ReadLoop();
   void OnReadable();
   void FailAll();
@@ -85,6 +92,7 @@ class HolderConnection : public std::enable_shared_from_this<HolderConnection> {
   boost::asio::posix::stream_descriptor socket_;
   ExitRegistry* exits_;
   std::function<void()> on_disconnect_;
+  TaskConnHandler on_task_conn_;
   std::mutex mu_;
   std::mutex send_mu_;  // one sendmsg at a time keeps packets whole
   uint32_t next_req_ = 1;

@@ -14,6 +14,7 @@
 #include "runtime/base/logging.h"
 #include "runtime/base/process_identity.h"
 #include "runtime/base/socket_path.h"
+#include "runtime/core/json_parked_calls.h"
 #include "runtime/base/status_macros.h"
 #include "runtime/core/toml_section.h"
 #include "runtime/sandboxers/runc/cgroup.h"
@@ -80,6 +81,7 @@ struct RuncBackend::Pod final : public ProcessSpawner {
   ExitRegistry exits;
   std::shared_ptr<HolderConnection> conn;
   std::shared_ptr<RuncTaskService> tasks;
+  std::shared_ptr<JsonParkedCalls> parked;  // containerd's Task.Wait calls, across restarts
   std::unique_ptr<boost::asio::posix::stream_descriptor> holder_watch;
   std::atomic<bool> stopping{false};
   bool serving = false;
@@ -104,6 +106,10 @@ RuncBackend::RuncBackend() : work_(boost::asio::make_work_guard(io_)) {}
 RuncBackend::~RuncBackend() {
   {
     std::lock_guard<std::mutex> l(mu_);
+    // Parked calls stay recorded: the daemon going down must not unpark them.
+    for (auto& [id, pod] : pods_) {
+      if (pod->parked) pod->parked->Freeze();
+    }
     for (auto& [id, pod] : pods_) {
       if (pod->conn) pod->conn->Close();
       if (ctx_.task_endpoints && pod->serving) ctx_.task_endpoints->Stop(pod->sockets + "/task.sock");
@@ -177,6 +183,7 @@ absl::Status RuncBackend::Start(SandboxRecord& rec) {
   ho.new_uts = !settings.host_network;
   ho.hostname = settings.hostname;
   ho.new_pid = settings.shared_pid;
+  ho.task_socket = SocketDir(rec.id) + "/task.sock";
   ho.timeout = absl::Milliseconds(cfg_.holder_timeout_ms);
   ASSIGN_OR_RETURN(HolderInfo info, StartHolder(ho));
   rec.backend["holder"] = IdentityJson(info.holder);
@@ -208,11 +215,6 @@ absl::StatusOr<std::shared_ptr<RuncBackend::Pod>> RuncBackend::Attach(SandboxRec
   pod->holder.holder = IdentityFromJson(rec.backend.value("holder", nlohmann::json()));
   pod->holder.sandbox = IdentityFromJson(rec.backend.value("sandbox_process", nlohmann::json()));
   bool holder_alive = IsSameProcessAlive(pod->holder.holder);
-  if (holder_alive) {
-    auto conn = HolderConnection::Connect(io_, HolderSocketPath(pod->sockets), &pod->exits, nullptr);
-    if (!conn.ok() && !recovering) return conn.status();
-    if (conn.ok()) pod->conn = *conn;
-  }
   nlohmann::json files = rec.backend.value("files", nlohmann::json::object());
   RuncTaskServiceDeps deps;
   deps.sandbox_id = rec.id;
@@ -234,15 +236,44 @@ absl::StatusOr<std::shared_ptr<RuncBackend::Pod>> RuncBackend::Attach(SandboxRec
     if (!st.ok()) spdlog::debug("sandbox={} op=persist-containers error=\"{}\"", id, st.message());
   };
   pod->tasks = std::make_shared<RuncTaskService>(std::move(deps));
+  // The holder owns the task socket; the service is registered before the holder is
+  // reached, because the holder hands over containerd's connections at once.
+  std::string key = pod->sockets + "/task.sock";
+  pod->parked = std::make_shared<JsonParkedCalls>(
+      rec.backend.value("parked", nlohmann::json::object()),
+      [mutate, id](const nlohmann::json& doc) {
+        if (!mutate) return;
+        (void)mutate(id, [&](SandboxRecord& r) { r.backend["parked"] = doc; });
+      },
+      [this](std::function<void()> fn) { boost::asio::post(blocking_, std::move(fn)); });
+  if (ctx_.task_endpoints != nullptr) {
+    RETURN_IF_ERROR(ctx_.task_endpoints->Register(key, pod->tasks, pod->parked));
+    pod->serving = true;
+  }
+  if (holder_alive) {
+    TaskEndpoints* endpoints = ctx_.task_endpoints;
+    std::string sid = rec.id;
+    auto conn = HolderConnection::Connect(
+        io_, HolderSocketPath(pod->sockets), &pod->exits, nullptr,
+        [endpoints, key, sid](uint32_t conn_id, UniqueFd fd) {
+          if (endpoints == nullptr) return;
+          if (absl::Status st = endpoints->Adopt(key, std::move(fd), std::to_string(conn_id));
+              !st.ok()) {
+            spdlog::warn("sandbox={} op=adopt-task-conn id={} error=\"{}\"", sid, conn_id,
+                         st.message());
+          }
+        });
+    if (!conn.ok() && !recovering) {
+      if (pod->serving) ctx_.task_endpoints->Stop(key);
+      return conn.status();
+    }
+    if (conn.ok()) pod->conn = *conn;
+  }
   if (recovering) {
     // Connected first, journal second: an exit is either in the journal or reported live.
     RETURN_IF_ERROR(pod->tasks->Recover(rec.backend.value("containers", nlohmann::json::object()),
                                         ReadHolderJournal(pod->dir)));
     rec.backend["containers"] = pod->tasks->ContainersJson();
-  }
-  if (ctx_.task_endpoints != nullptr) {
-    RETURN_IF_ERROR(ctx_.task_endpoints->Serve(pod->sockets + "/task.sock", pod->tasks));
-    pod->serving = true;
   }
   {
     std::lock_guard<std::mutex> l(mu_);

@@ -70,6 +70,13 @@ class CapturingEndpoints : public TaskEndpoints {
     services_[path] = std::move(svc);
     return absl::OkStatus();
   }
+  absl::Status Register(const std::string& key, std::shared_ptr<TaskService> svc,
+                        std::shared_ptr<ParkedCallStore>) override {
+    return Serve(key, std::move(svc));
+  }
+  absl::Status Adopt(const std::string&, UniqueFd, const std::string&) override {
+    return absl::OkStatus();
+  }
   void Stop(const std::string& path) override {
     std::lock_guard<std::mutex> l(mu_);
     services_.erase(path);

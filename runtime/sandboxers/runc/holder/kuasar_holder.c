@@ -12,12 +12,20 @@
  * Made by double fork: the sandboxer spawns it, it sets up namespaces, forks, and the
  * first process exits, so the holder outlives any sandboxer restart.
  *
+ * It also owns the pod's Task API socket (--task-socket): it accepts containerd's
+ * connections and hands each to the sandboxer (TASKCONN, the fd over SCM_RIGHTS) while
+ * keeping a copy. The sandboxer serves the Task API on them; if it crashes, containerd's
+ * connections stay open (the holder's copies), and a restarted sandboxer is handed them
+ * again, so containerd never sees its tasks' "shim" go away. The holder never reads them:
+ * it only watches for the peer hanging up (POLLRDHUP) to drop its copy.
+ *
  * Wire format (all little-endian u32 words; one message per packet):
  *   SPAWN    {1, req_id, argc, envc, fdmask} then argc+envc NUL-terminated strings;
  *            SCM_RIGHTS carries the stdio fds whose bit (1<<n for fd n) is in fdmask,
  *            in order; the others become /dev/null.
  *   SPAWNED  {2, req_id, pid or -errno, 0}
  *   EXIT     {3, pid, wait status, 0}
+ *   TASKCONN {4, connection id, 0, 0} with one fd
  *   READY line on --ready-fd: "READY <holder pid> <sandbox pid>\n"
  */
 #define _GNU_SOURCE
@@ -44,19 +52,28 @@
 #define MSG_SPAWNED 2
 #define MSG_EXIT 3
 #define MAX_PACKET 65536
+#define MSG_TASKCONN 4
 #define MAX_ARGS 256
+#define MAX_TASK_CONNS 256
 
 static struct {
   const char* netns;
   const char* hostname;
   const char* socket_path;
   const char* journal_path;
+  const char* task_socket;
   int new_ipc, new_uts, new_pid, ready_fd;
 } opt = {.ready_fd = -1};
 
 static int journal_fd = -1;
 static int conn_fd = -1;
 static pid_t pid1 = 0; /* PID 1 of the pod PID namespace, when there is one */
+static struct {
+  int fd;
+  uint32_t id;
+} task_conns[MAX_TASK_CONNS];
+static int n_task_conns = 0;
+static uint32_t next_task_conn = 1;
 
 static void die(const char* what) {
   fprintf(stderr, "kuasar-holder: %s: %s\n", what, strerror(errno));
@@ -66,7 +83,8 @@ static void die(const char* what) {
 static void usage(void) {
   fprintf(stderr,
           "usage: kuasar-holder --socket PATH --journal PATH --ready-fd N [--netns PATH]\n"
-          "                     [--new-ipc] [--new-uts] [--hostname NAME] [--new-pid]\n");
+          "                     [--new-ipc] [--new-uts] [--hostname NAME] [--new-pid]\n"
+          "                     [--task-socket PATH]\n");
   _exit(2);
 }
 
@@ -78,6 +96,7 @@ static void parse_args(int argc, char** argv) {
     else if (!strcmp(a, "--hostname") && v) opt.hostname = v, i++;
     else if (!strcmp(a, "--socket") && v) opt.socket_path = v, i++;
     else if (!strcmp(a, "--journal") && v) opt.journal_path = v, i++;
+    else if (!strcmp(a, "--task-socket") && v) opt.task_socket = v, i++;
     else if (!strcmp(a, "--ready-fd") && v) opt.ready_fd = atoi(v), i++;
     else if (!strcmp(a, "--new-ipc")) opt.new_ipc = 1;
     else if (!strcmp(a, "--new-uts")) opt.new_uts = 1;
@@ -131,6 +150,59 @@ static void send_words(uint32_t a, uint32_t b, uint32_t c, uint32_t d) {
     close(conn_fd);
     conn_fd = -1;
   }
+}
+
+static void send_task_conn(int fd, uint32_t id) {
+  if (conn_fd < 0) return;
+  uint32_t w[4] = {MSG_TASKCONN, id, 0, 0};
+  char cbuf[CMSG_SPACE(sizeof(int))];
+  struct iovec iov = {w, sizeof w};
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+                       .msg_controllen = sizeof cbuf};
+  struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  if (sendmsg(conn_fd, &msg, MSG_NOSIGNAL) < 0) {
+    close(conn_fd);
+    conn_fd = -1;
+  }
+}
+
+static void accept_task_conn(int lfd) {
+  int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+  if (c < 0) return;
+  if (n_task_conns == MAX_TASK_CONNS) {
+    close(c);
+    return;
+  }
+  task_conns[n_task_conns].fd = c;
+  task_conns[n_task_conns].id = next_task_conn++;
+  send_task_conn(c, task_conns[n_task_conns].id);
+  n_task_conns++;
+}
+
+static void drop_task_conn(int i) {
+  close(task_conns[i].fd);
+  task_conns[i] = task_conns[--n_task_conns];
+}
+
+static int listen_on(const char* path, int type, mode_t mask) {
+  struct sockaddr_un addr = {.sun_family = AF_UNIX};
+  if (strlen(path) >= sizeof addr.sun_path) {
+    errno = ENAMETOOLONG;
+    die("socket path");
+  }
+  strcpy(addr.sun_path, path);
+  int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+  if (fd < 0) die("socket");
+  unlink(path);
+  mode_t old = umask(mask);
+  if (bind(fd, (struct sockaddr*)&addr, sizeof addr) != 0) die("bind");
+  umask(old);
+  if (listen(fd, 64) != 0) die("listen");
+  return fd;
 }
 
 static void journal_exit(pid_t pid, int status) {
@@ -284,23 +356,6 @@ static void handle_conn(void) {
   for (int i = 0; i < nfds; i++) close(fds[i]);
 }
 
-static int listen_socket(void) {
-  struct sockaddr_un addr = {.sun_family = AF_UNIX};
-  if (strlen(opt.socket_path) >= sizeof addr.sun_path) {
-    errno = ENAMETOOLONG;
-    die("socket path");
-  }
-  strcpy(addr.sun_path, opt.socket_path);
-  int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-  if (fd < 0) die("socket");
-  unlink(opt.socket_path);
-  mode_t old = umask(0177); /* 0600: root only */
-  if (bind(fd, (struct sockaddr*)&addr, sizeof addr) != 0) die("bind");
-  umask(old);
-  if (listen(fd, 4) != 0) die("listen");
-  return fd;
-}
-
 int main(int argc, char** argv) {
   parse_args(argc, argv);
   if (setsid() < 0) die("setsid");
@@ -354,7 +409,8 @@ int main(int argc, char** argv) {
   }
   int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
   if (sfd < 0) die("signalfd");
-  int lfd = listen_socket();
+  int lfd = listen_on(opt.socket_path, SOCK_SEQPACKET, 0177); /* 0600: root only */
+  int tfd = opt.task_socket ? listen_on(opt.task_socket, SOCK_STREAM, 0177) : -1;
 
   int devnull = open("/dev/null", O_RDWR);
   if (devnull >= 0) {
@@ -368,9 +424,12 @@ int main(int argc, char** argv) {
   close(opt.ready_fd);
 
   for (;;) {
-    struct pollfd p[4] = {{sfd, POLLIN, 0}, {lfd, POLLIN, 0}, {pod_up, POLLIN, 0},
-                          {conn_fd, POLLIN, 0}};
-    if (poll(p, 4, -1) < 0) {
+    struct pollfd p[5 + MAX_TASK_CONNS] = {{sfd, POLLIN, 0}, {lfd, POLLIN, 0},
+                                           {pod_up, POLLIN, 0}, {conn_fd, POLLIN, 0},
+                                           {tfd, POLLIN, 0}};
+    int base = 5, n = n_task_conns;
+    for (int i = 0; i < n; i++) p[base + i] = (struct pollfd){task_conns[i].fd, POLLRDHUP, 0};
+    if (poll(p, (nfds_t)(base + n), -1) < 0) {
       if (errno == EINTR) continue;
       die("poll");
     }
@@ -391,9 +450,15 @@ int main(int argc, char** argv) {
       if (c >= 0) {
         if (conn_fd >= 0) close(conn_fd); /* a restarted sandboxer replaces the old one */
         conn_fd = c;
+        for (int i = 0; i < n_task_conns; i++) send_task_conn(task_conns[i].fd, task_conns[i].id);
       }
     }
     if (pod_up >= 0 && (p[2].revents & POLLIN)) handle_pod_exit(pod_up);
     if (conn_fd >= 0 && (p[3].revents & (POLLIN | POLLHUP | POLLERR))) handle_conn();
+    /* containerd hung up: drop our copy (backwards, as dropping moves the last entry). */
+    for (int i = n - 1; i >= 0; i--) {
+      if (p[base + i].revents & (POLLRDHUP | POLLHUP | POLLERR)) drop_task_conn(i);
+    }
+    if (tfd >= 0 && (p[4].revents & POLLIN)) accept_task_conn(tfd);
   }
 }
