@@ -84,6 +84,7 @@ absl::StatusOr<HolderInfo> StartHolder(const HolderOptions& o) {
   }
   if (o.new_pid) argv.push_back("--new-pid");
   if (!o.task_socket.empty()) argv.insert(argv.end(), {"--task-socket", o.task_socket});
+  for (const auto& [k, v] : o.sysctls) argv.insert(argv.end(), {"--sysctl", k + "=" + v});
 
   SpawnOptions spawn;
   spawn.stdout_fd = log.get();

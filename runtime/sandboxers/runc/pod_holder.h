@@ -38,6 +38,8 @@ struct HolderOptions {
   bool new_uts = true;
   bool new_pid = false;       // pod-shared PID namespace: the holder keeps its PID 1
   std::string hostname;
+  // Pod sysctls (namespaced keys only, see ValidatePodSysctl), set in the pod's namespaces.
+  std::map<std::string, std::string> sysctls;
   // When set, the holder owns the pod's Task API socket here (see kuasar_holder.c).
   std::string task_socket;
   absl::Duration timeout = absl::Seconds(10);

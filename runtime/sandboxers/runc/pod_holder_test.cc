@@ -206,6 +206,25 @@ TEST_F(PodHolderTest, HolderDeathIsReportedAsDisconnect) {
               StatusIs(absl::StatusCode::kUnavailable));
 }
 
+TEST_F(PodHolderTest, AppliesPodSysctlsInItsOwnNamespaces) {
+  HolderOptions o = Options();
+  o.sysctls = {{"kernel.shm_rmid_forced", "1"}, {"fs.mqueue.msg_max", "100"}};
+  auto host_before = ReadSmallFile("/proc/sys/kernel/shm_rmid_forced");
+  auto info = Start(o);
+  ASSERT_OK(info);
+  ConnectTo(dir_.path());
+  std::string out = dir_.Sub("sysctl");
+  int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  auto pid = conn_->Spawn({"/bin/cat", "/proc/sys/kernel/shm_rmid_forced",
+                           "/proc/sys/fs/mqueue/msg_max"}, {}, {-1, fd, -1});
+  ::close(fd);
+  ASSERT_OK(pid);
+  int status = 0;
+  ASSERT_TRUE(exits_.WaitFor(*pid, absl::Seconds(5), &status));
+  EXPECT_EQ(*ReadSmallFile(out), "1\n100\n");
+  EXPECT_EQ(*ReadSmallFile("/proc/sys/kernel/shm_rmid_forced"), *host_before);  // node untouched
+}
+
 TEST_F(PodHolderTest, BadNetnsFailsCleanlyWithTheReason) {
   HolderOptions o = Options();
   o.netns_path = "/nonexistent/netns";

@@ -8,6 +8,7 @@
 #include "cri/v1/api.pb.h"
 #include "runtime/base/atomic_file.h"
 #include "runtime/base/status_macros.h"
+#include "absl/strings/match.h"
 #include "runtime/sandboxers/runc/rootfs_mount.h"
 
 namespace kuasar {
@@ -42,6 +43,31 @@ PodSettings PodSettings::FromJson(const nlohmann::json& j) {
   return s;
 }
 
+absl::Status ValidatePodSysctl(const std::string& key, const std::string& value,
+                               const PodSettings& s) {
+  auto bad = [&](std::string_view why) {
+    return absl::InvalidArgumentError(absl::StrFormat("pod sysctl %s: %s", key, why));
+  };
+  if (key.empty() || key.size() > 128 || key.front() == '.' || key.back() == '.' ||
+      key.find("..") != std::string::npos) {
+    return bad("malformed name");
+  }
+  for (char c : key) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.')) {
+      return bad("malformed name");
+    }
+  }
+  if (value.size() > 256 || value.find('\n') != std::string::npos) return bad("malformed value");
+  // Only namespaced sysctls (as runc allows): they change the pod, never the node.
+  bool ipc = key.starts_with("kernel.shm") || key.starts_with("kernel.msg") ||
+             key == "kernel.sem" || key.starts_with("fs.mqueue.");
+  bool net = key.starts_with("net.");
+  if (!ipc && !net) return bad("not a namespaced sysctl");
+  if (ipc && s.host_ipc) return bad("the pod uses the host IPC namespace");
+  if (net && s.host_network) return bad("the pod uses the host network namespace");
+  return absl::OkStatus();
+}
+
 absl::StatusOr<PodSettings> DecodePodSettings(const std::string& type_url,
                                               const std::string& bytes) {
   PodSettings s;
@@ -69,6 +95,9 @@ absl::StatusOr<PodSettings> DecodePodSettings(const std::string& type_url,
   s.dns_searches = {cfg.dns_config().searches().begin(), cfg.dns_config().searches().end()};
   s.dns_options = {cfg.dns_config().options().begin(), cfg.dns_config().options().end()};
   s.sysctls = {cfg.linux().sysctls().begin(), cfg.linux().sysctls().end()};
+  for (const auto& [key, value] : s.sysctls) {
+    RETURN_IF_ERROR(ValidatePodSysctl(key, value, s));
+  }
   if (!s.hostname.empty() && (s.hostname.size() > 64 || s.hostname.find('/') != std::string::npos)) {
     return absl::InvalidArgumentError(absl::StrFormat("invalid pod hostname \"%s\"", s.hostname));
   }

@@ -34,6 +34,11 @@ struct PodSettings {
 absl::StatusOr<PodSettings> DecodePodSettings(const std::string& type_url,
                                               const std::string& bytes);
 
+// Accepts only namespaced sysctls (kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*,
+// net.*) with safe names, and only when the pod owns that namespace.
+absl::Status ValidatePodSysctl(const std::string& key, const std::string& value,
+                               const PodSettings& settings);
+
 // Writes hostname, hosts and resolv.conf into `dir` and mounts a tmpfs at dir/shm (unless
 // the pod uses the host IPC namespace). Returns the paths to bind into containers.
 absl::StatusOr<PodFiles> WritePodFiles(const PodSettings& settings, const std::string& dir);

@@ -184,6 +184,7 @@ absl::Status RuncBackend::Start(SandboxRecord& rec) {
   ho.hostname = settings.hostname;
   ho.new_pid = settings.shared_pid;
   ho.task_socket = SocketDir(rec.id) + "/task.sock";
+  ho.sysctls = settings.sysctls;
   ho.timeout = absl::Milliseconds(cfg_.holder_timeout_ms);
   ASSIGN_OR_RETURN(HolderInfo info, StartHolder(ho));
   rec.backend["holder"] = IdentityJson(info.holder);

@@ -63,6 +63,8 @@ static struct {
   const char* journal_path;
   const char* task_socket;
   int new_ipc, new_uts, new_pid, ready_fd;
+  const char* sysctls[64];
+  int n_sysctls;
 } opt = {.ready_fd = -1};
 
 static int journal_fd = -1;
@@ -84,7 +86,7 @@ static void usage(void) {
   fprintf(stderr,
           "usage: kuasar-holder --socket PATH --journal PATH --ready-fd N [--netns PATH]\n"
           "                     [--new-ipc] [--new-uts] [--hostname NAME] [--new-pid]\n"
-          "                     [--task-socket PATH]\n");
+          "                     [--task-socket PATH] [--sysctl KEY=VALUE]...\n");
   _exit(2);
 }
 
@@ -98,6 +100,7 @@ static void parse_args(int argc, char** argv) {
     else if (!strcmp(a, "--journal") && v) opt.journal_path = v, i++;
     else if (!strcmp(a, "--task-socket") && v) opt.task_socket = v, i++;
     else if (!strcmp(a, "--ready-fd") && v) opt.ready_fd = atoi(v), i++;
+    else if (!strcmp(a, "--sysctl") && v && opt.n_sysctls < 64) opt.sysctls[opt.n_sysctls++] = v, i++;
     else if (!strcmp(a, "--new-ipc")) opt.new_ipc = 1;
     else if (!strcmp(a, "--new-uts")) opt.new_uts = 1;
     else if (!strcmp(a, "--new-pid")) opt.new_pid = 1;
@@ -356,6 +359,39 @@ static void handle_conn(void) {
   for (int i = 0; i < nfds; i++) close(fds[i]);
 }
 
+/* Writes KEY=VALUE to /proc/sys/KEY (dots as slashes) in our own namespaces. The
+ * sandboxer allows only namespaced keys made of [a-z0-9_.-]; checked again here. */
+static void apply_sysctl(const char* kv) {
+  const char* eq = strchr(kv, '=');
+  if (!eq || eq == kv || eq - kv > 200) {
+    errno = EINVAL;
+    die("sysctl");
+  }
+  char path[256] = "/proc/sys/";
+  size_t n = strlen(path);
+  for (const char* p = kv; p < eq; p++) {
+    char c = *p;
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.')) {
+      errno = EINVAL;
+      die("sysctl key");
+    }
+    path[n++] = c == '.' ? '/' : c;
+  }
+  path[n] = 0;
+  if (strstr(path, "//") || strstr(path, "/../")) {
+    errno = EINVAL;
+    die("sysctl key");
+  }
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) {
+    fprintf(stderr, "kuasar-holder: sysctl %s: ", path);
+    die("open");
+  }
+  size_t len = strlen(eq + 1);
+  if (write(fd, eq + 1, len) != (ssize_t)len) die("write sysctl");
+  close(fd);
+}
+
 int main(int argc, char** argv) {
   parse_args(argc, argv);
   if (setsid() < 0) die("setsid");
@@ -370,6 +406,7 @@ int main(int argc, char** argv) {
   if (opt.new_uts && opt.hostname && sethostname(opt.hostname, strlen(opt.hostname)) != 0) {
     die("sethostname");
   }
+  for (int i = 0; i < opt.n_sysctls; i++) apply_sysctl(opt.sysctls[i]);
   /* Second fork: the spawning sandboxer reaps the first process right away. */
   pid_t child = fork();
   if (child < 0) die("fork");
