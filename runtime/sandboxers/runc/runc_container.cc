@@ -79,7 +79,9 @@ absl::StatusOr<std::unique_ptr<RuncContainer>> RuncContainer::FromJson(const nlo
     auto init = RuncProcess::FromJson(j.at("init"));
     if (!init.ok()) return init.status();
     c->init = std::move(*init);
-    for (const auto& [eid, pj] : j.value("execs", nlohmann::json::object()).items()) {
+    // A named copy: items() of a temporary would dangle in the range-for.
+    const nlohmann::json execs = j.value("execs", nlohmann::json::object());
+    for (const auto& [eid, pj] : execs.items()) {
       auto p = RuncProcess::FromJson(pj);
       if (!p.ok()) return p.status();
       c->execs.emplace(eid, std::move(*p));
