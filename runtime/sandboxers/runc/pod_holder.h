@@ -25,7 +25,7 @@
 #include "absl/time/time.h"
 #include "runtime/base/process_identity.h"
 #include "runtime/base/unique_fd.h"
-#include "runtime/sandboxers/runc/exit_registry.h"
+#include "runtime/oci/exit_registry.h"
 
 namespace kuasar {
 
@@ -58,11 +58,6 @@ std::string HolderSocketPath(const std::string& socket_dir);
 std::string HolderJournalPath(const std::string& dir);
 
 // Exits recorded in the journal (pid -> wait status, time), for recovery.
-struct JournaledExit {
-  pid_t pid;
-  int wait_status;
-  absl::Time at;
-};
 std::vector<JournaledExit> ReadHolderJournal(const std::string& dir);
 
 class HolderConnection : public std::enable_shared_from_this<HolderConnection> {

@@ -9,7 +9,7 @@
 #include "runtime/base/atomic_file.h"
 #include "runtime/base/status_macros.h"
 #include "absl/strings/match.h"
-#include "runtime/sandboxers/runc/rootfs_mount.h"
+#include "runtime/oci/rootfs_mount.h"
 
 namespace kuasar {
 

@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/status/statusor.h"
-#include "runtime/sandboxers/runc/runc_task_service.h"
+#include "runtime/oci/oci_task_service.h"
 
 namespace kuasar {
 

@@ -17,10 +17,10 @@
 #include "runtime/core/json_parked_calls.h"
 #include "runtime/base/status_macros.h"
 #include "runtime/core/toml_section.h"
-#include "runtime/sandboxers/runc/cgroup.h"
+#include "runtime/oci/cgroup.h"
 #include "runtime/sandboxers/runc/pod_holder.h"
 #include "runtime/sandboxers/runc/pod_settings.h"
-#include "runtime/sandboxers/runc/runc_task_service.h"
+#include "runtime/oci/oci_task_service.h"
 
 namespace kuasar {
 namespace {
@@ -80,7 +80,7 @@ struct RuncBackend::Pod final : public ProcessSpawner {
   HolderInfo holder;
   ExitRegistry exits;
   std::shared_ptr<HolderConnection> conn;
-  std::shared_ptr<RuncTaskService> tasks;
+  std::shared_ptr<OciTaskService> tasks;
   std::shared_ptr<JsonParkedCalls> parked;  // containerd's Task.Wait calls, across restarts
   std::unique_ptr<boost::asio::posix::stream_descriptor> holder_watch;
   std::atomic<bool> stopping{false};
@@ -217,7 +217,7 @@ absl::StatusOr<std::shared_ptr<RuncBackend::Pod>> RuncBackend::Attach(SandboxRec
   pod->holder.sandbox = IdentityFromJson(rec.backend.value("sandbox_process", nlohmann::json()));
   bool holder_alive = IsSameProcessAlive(pod->holder.holder);
   nlohmann::json files = rec.backend.value("files", nlohmann::json::object());
-  RuncTaskServiceDeps deps;
+  OciTaskServiceDeps deps;
   deps.sandbox_id = rec.id;
   deps.sandbox_dir = pod->dir;
   deps.socket_dir = pod->sockets;
@@ -236,7 +236,7 @@ absl::StatusOr<std::shared_ptr<RuncBackend::Pod>> RuncBackend::Attach(SandboxRec
     absl::Status st = mutate(id, [&](SandboxRecord& r) { r.backend["containers"] = containers; });
     if (!st.ok()) spdlog::debug("sandbox={} op=persist-containers error=\"{}\"", id, st.message());
   };
-  pod->tasks = std::make_shared<RuncTaskService>(std::move(deps));
+  pod->tasks = std::make_shared<OciTaskService>(std::move(deps));
   // The holder owns the task socket; the service is registered before the holder is
   // reached, because the holder hands over containerd's connections at once.
   std::string key = pod->sockets + "/task.sock";

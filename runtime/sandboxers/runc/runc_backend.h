@@ -16,8 +16,8 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include "runtime/core/sandbox_backend.h"
-#include "runtime/sandboxers/runc/container_engine.h"
-#include "runtime/sandboxers/runc/oom_watcher.h"
+#include "runtime/oci/container_engine.h"
+#include "runtime/oci/oom_watcher.h"
 
 namespace kuasar {
 

@@ -22,7 +22,7 @@
 #include "runtime/base/status_matchers.h"
 #include "runtime/base/temp_dir.h"
 #include "runtime/core/sandbox_controller.h"
-#include "runtime/sandboxers/runc/testing/test_bundle.h"
+#include "runtime/oci/testing/test_bundle.h"
 
 namespace kuasar {
 namespace {

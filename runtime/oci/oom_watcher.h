@@ -13,7 +13,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "absl/status/status.h"
-#include "runtime/sandboxers/runc/cgroup.h"
+#include "runtime/oci/cgroup.h"
 
 namespace kuasar {
 

@@ -1,10 +1,10 @@
-#include "runtime/sandboxers/runc/runc_container.h"
+#include "runtime/oci/oci_container.h"
 
 #include "absl/strings/str_format.h"
 
 namespace kuasar {
 
-nlohmann::json RuncProcess::ToJson() const {
+nlohmann::json OciProcess::ToJson() const {
   return {{"exec_id", exec_id},
           {"pid", identity.pid},
           {"start_time", identity.start_time},
@@ -18,8 +18,8 @@ nlohmann::json RuncProcess::ToJson() const {
           {"exited_at_ns", absl::ToUnixNanos(exit.at)}};
 }
 
-absl::StatusOr<RuncProcess> RuncProcess::FromJson(const nlohmann::json& j) {
-  RuncProcess p;
+absl::StatusOr<OciProcess> OciProcess::FromJson(const nlohmann::json& j) {
+  OciProcess p;
   try {
     p.exec_id = j.at("exec_id").get<std::string>();
     p.identity.pid = j.at("pid").get<pid_t>();
@@ -42,13 +42,13 @@ absl::StatusOr<RuncProcess> RuncProcess::FromJson(const nlohmann::json& j) {
   return p;
 }
 
-RuncProcess* RuncContainer::Find(const std::string& exec_id) {
+OciProcess* OciContainer::Find(const std::string& exec_id) {
   if (exec_id.empty() || exec_id == id) return &init;
   auto it = execs.find(exec_id);
   return it == execs.end() ? nullptr : &it->second;
 }
 
-nlohmann::json RuncContainer::ToJson() const {
+nlohmann::json OciContainer::ToJson() const {
   nlohmann::json mounts = nlohmann::json::array();
   for (const MountSpec& m : rootfs) {
     mounts.push_back({{"type", m.type}, {"source", m.source}, {"target", m.target},
@@ -64,8 +64,8 @@ nlohmann::json RuncContainer::ToJson() const {
           {"execs", ex}};
 }
 
-absl::StatusOr<std::unique_ptr<RuncContainer>> RuncContainer::FromJson(const nlohmann::json& j) {
-  auto c = std::make_unique<RuncContainer>();
+absl::StatusOr<std::unique_ptr<OciContainer>> OciContainer::FromJson(const nlohmann::json& j) {
+  auto c = std::make_unique<OciContainer>();
   try {
     c->id = j.at("id").get<std::string>();
     c->ns = j.value("ns", "");
@@ -76,13 +76,13 @@ absl::StatusOr<std::unique_ptr<RuncContainer>> RuncContainer::FromJson(const nlo
     }
     c->rootfs_mounted = j.value("rootfs_mounted", false);
     c->cgroups_path = j.value("cgroups_path", "");
-    auto init = RuncProcess::FromJson(j.at("init"));
+    auto init = OciProcess::FromJson(j.at("init"));
     if (!init.ok()) return init.status();
     c->init = std::move(*init);
     // A named copy: items() of a temporary would dangle in the range-for.
     const nlohmann::json execs = j.value("execs", nlohmann::json::object());
     for (const auto& [eid, pj] : execs.items()) {
-      auto p = RuncProcess::FromJson(pj);
+      auto p = OciProcess::FromJson(pj);
       if (!p.ok()) return p.status();
       c->execs.emplace(eid, std::move(*p));
     }

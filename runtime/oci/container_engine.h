@@ -15,7 +15,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "runtime/sandboxers/runc/oci_spec.h"
+#include "runtime/oci/oci_spec.h"
 
 namespace kuasar {
 

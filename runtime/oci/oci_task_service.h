@@ -1,8 +1,9 @@
-// RuncTaskService: containerd's Task API (task v2/v3) for the containers of ONE runc pod,
-// served by the sandboxer itself (no shim). Protocol-free: the ttrpc adapter decodes a
+// OciTaskService: containerd's Task API (task v2/v3) for the containers of ONE pod whose
+// containers run under an OCI runtime: a runc pod (served by the sandboxer itself, no shim)
+// and a VM pod (served by the guest agent). Protocol-free: the ttrpc adapter decodes a
 // request, calls the method with the caller's containerd namespace, encodes the reply.
-// Containers run through the ContainerEngine, launched by the pod's holder (which reaps
-// them and reports exits into `exits`). Thread-safe: calls on different containers run
+// Containers run through the ContainerEngine, launched by a ProcessSpawner that reaps
+// them and reports exits into `exits` (the pod holder; the agent as PID 1). Thread-safe: calls on different containers run
 // in parallel; calls on one container are serialized; Wait never holds a thread.
 #pragma once
 
@@ -20,11 +21,10 @@
 #include "containerd/task/v3/shim.pb.h"
 #include "runtime/core/event_publisher.h"
 #include "runtime/core/task_service.h"
-#include "runtime/sandboxers/runc/container_engine.h"
-#include "runtime/sandboxers/runc/exit_registry.h"
-#include "runtime/sandboxers/runc/oom_watcher.h"
-#include "runtime/sandboxers/runc/pod_holder.h"
-#include "runtime/sandboxers/runc/runc_container.h"
+#include "runtime/oci/container_engine.h"
+#include "runtime/oci/exit_registry.h"
+#include "runtime/oci/oom_watcher.h"
+#include "runtime/oci/oci_container.h"
 
 namespace kuasar {
 
@@ -36,13 +36,13 @@ struct PodFiles {
   std::string hostname, hosts, resolv_conf, shm;
 };
 
-struct RuncTaskServiceDeps {
+struct OciTaskServiceDeps {
   std::string sandbox_id;
   std::string sandbox_dir;
   std::string socket_dir;  // short dir for console sockets
   boost::asio::io_context* io = nullptr;
   ContainerEngine* engine = nullptr;
-  ProcessSpawner* spawner = nullptr;  // the pod holder
+  ProcessSpawner* spawner = nullptr;  // the pod holder, or the agent itself
   ExitRegistry* exits = nullptr;
   EventPublisher* events = nullptr;
   OomWatcher* oom = nullptr;
@@ -51,10 +51,10 @@ struct RuncTaskServiceDeps {
   std::function<void(const nlohmann::json&)> persist;
 };
 
-class RuncTaskService final : public TaskService {
+class OciTaskService final : public TaskService {
  public:
-  explicit RuncTaskService(RuncTaskServiceDeps deps);
-  ~RuncTaskService() override;
+  explicit OciTaskService(OciTaskServiceDeps deps);
+  ~OciTaskService() override;
 
   absl::StatusOr<task::CreateTaskResponse> Create(std::string_view ns,
                                                   const task::CreateTaskRequest& req) override;
@@ -89,21 +89,21 @@ class RuncTaskService final : public TaskService {
   size_t container_count() const;
 
  private:
-  std::shared_ptr<RuncContainer> Find(const std::string& id) const;
-  absl::StatusOr<std::shared_ptr<RuncContainer>> Get(const std::string& id) const;
+  std::shared_ptr<OciContainer> Find(const std::string& id) const;
+  absl::StatusOr<std::shared_ptr<OciContainer>> Get(const std::string& id) const;
   void Persist();
-  void WatchExit(const std::shared_ptr<RuncContainer>& c, const std::string& exec_id, pid_t pid);
-  void OnExit(const std::shared_ptr<RuncContainer>& c, const std::string& exec_id, int wait_status,
+  void WatchExit(const std::shared_ptr<OciContainer>& c, const std::string& exec_id, pid_t pid);
+  void OnExit(const std::shared_ptr<OciContainer>& c, const std::string& exec_id, int wait_status,
               absl::Time at);
-  void FinishExit(const std::shared_ptr<RuncContainer>& c, const std::string& exec_id,
+  void FinishExit(const std::shared_ptr<OciContainer>& c, const std::string& exec_id,
                   uint32_t status, absl::Time at);
-  absl::Status PrepareBundle(RuncContainer& c, bool* terminal);
-  void Teardown(RuncContainer& c);
+  absl::Status PrepareBundle(OciContainer& c, bool* terminal);
+  void Teardown(OciContainer& c);
   std::string ConsoleSocketPath(const std::string& id, const std::string& exec_id);
 
-  RuncTaskServiceDeps d_;
+  OciTaskServiceDeps d_;
   mutable std::mutex mu_;  // guards containers_ and every process's state fields
-  std::map<std::string, std::shared_ptr<RuncContainer>> containers_;
+  std::map<std::string, std::shared_ptr<OciContainer>> containers_;
   std::atomic<uint64_t> console_seq_{0};
 };
 

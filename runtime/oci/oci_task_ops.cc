@@ -1,4 +1,4 @@
-// RuncTaskService: the calls that inspect or signal existing processes, and recovery.
+// OciTaskService: the calls that inspect or signal existing processes, and recovery.
 #include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -9,9 +9,9 @@
 #include "runtime/base/id_check.h"
 #include "runtime/base/logging.h"
 #include "runtime/base/status_macros.h"
-#include "runtime/sandboxers/runc/cgroup.h"
-#include "runtime/sandboxers/runc/oci_spec.h"
-#include "runtime/sandboxers/runc/runc_task_service.h"
+#include "runtime/oci/cgroup.h"
+#include "runtime/oci/oci_spec.h"
+#include "runtime/oci/oci_task_service.h"
 
 namespace kuasar {
 namespace {
@@ -36,10 +36,10 @@ bool LooksLikeNotRunning(const absl::Status& st) {
 
 }  // namespace
 
-absl::StatusOr<task::StateResponse> RuncTaskService::State(const task::StateRequest& req) {
+absl::StatusOr<task::StateResponse> OciTaskService::State(const task::StateRequest& req) {
   ASSIGN_OR_RETURN(auto c, Get(req.id()));
   std::lock_guard<std::mutex> l(mu_);
-  RuncProcess* p = c->Find(req.exec_id());
+  OciProcess* p = c->Find(req.exec_id());
   if (p == nullptr) return ProcessNotFound(req.id(), req.exec_id());
   task::StateResponse r;
   r.set_id(req.id());
@@ -60,7 +60,7 @@ absl::StatusOr<task::StateResponse> RuncTaskService::State(const task::StateRequ
   return r;
 }
 
-absl::StatusOr<task::PidsResponse> RuncTaskService::Pids(const task::PidsRequest& req) {
+absl::StatusOr<task::PidsResponse> OciTaskService::Pids(const task::PidsRequest& req) {
   ASSIGN_OR_RETURN(auto c, Get(req.id()));
   ASSIGN_OR_RETURN(std::vector<pid_t> pids, d_.engine->Ps(c->id));
   task::PidsResponse r;
@@ -68,7 +68,7 @@ absl::StatusOr<task::PidsResponse> RuncTaskService::Pids(const task::PidsRequest
   return r;
 }
 
-absl::Status RuncTaskService::Pause(const task::PauseRequest& req) {
+absl::Status OciTaskService::Pause(const task::PauseRequest& req) {
   ASSIGN_OR_RETURN(auto c, Get(req.id()));
   std::lock_guard<std::mutex> op(c->op_mu);
   RETURN_IF_ERROR(d_.engine->Pause(c->id));
@@ -83,7 +83,7 @@ absl::Status RuncTaskService::Pause(const task::PauseRequest& req) {
   return absl::OkStatus();
 }
 
-absl::Status RuncTaskService::Resume(const task::ResumeRequest& req) {
+absl::Status OciTaskService::Resume(const task::ResumeRequest& req) {
   ASSIGN_OR_RETURN(auto c, Get(req.id()));
   std::lock_guard<std::mutex> op(c->op_mu);
   RETURN_IF_ERROR(d_.engine->Resume(c->id));
@@ -98,7 +98,7 @@ absl::Status RuncTaskService::Resume(const task::ResumeRequest& req) {
   return absl::OkStatus();
 }
 
-absl::Status RuncTaskService::Kill(const task::KillRequest& req) {
+absl::Status OciTaskService::Kill(const task::KillRequest& req) {
   ASSIGN_OR_RETURN(auto c, Get(req.id()));
   if (req.signal() == 0 || req.signal() >= 65) {
     return absl::InvalidArgumentError(absl::StrFormat("invalid signal %d", req.signal()));
@@ -107,7 +107,7 @@ absl::Status RuncTaskService::Kill(const task::KillRequest& req) {
   bool is_init = req.exec_id().empty() || req.exec_id() == req.id();
   {
     std::lock_guard<std::mutex> l(mu_);
-    RuncProcess* p = c->Find(req.exec_id());
+    OciProcess* p = c->Find(req.exec_id());
     if (p == nullptr) return ProcessNotFound(req.id(), req.exec_id());
     if (p->status == STOPPED && !(is_init && req.all())) {
       return absl::NotFoundError(absl::StrFormat("process %s already finished",
@@ -136,7 +136,7 @@ absl::Status RuncTaskService::Kill(const task::KillRequest& req) {
   return absl::OkStatus();
 }
 
-absl::Status RuncTaskService::Exec(const task::ExecProcessRequest& req) {
+absl::Status OciTaskService::Exec(const task::ExecProcessRequest& req) {
   ASSIGN_OR_RETURN(auto c, Get(req.id()));
   RETURN_IF_ERROR(ValidateId(req.exec_id(), "exec id"));
   bool terminal = false;
@@ -154,7 +154,7 @@ absl::Status RuncTaskService::Exec(const task::ExecProcessRequest& req) {
       return absl::AlreadyExistsError(
           absl::StrFormat("exec %s already exists in container %s", req.exec_id(), req.id()));
     }
-    RuncProcess p;
+    OciProcess p;
     p.exec_id = req.exec_id();
     p.stdin_path = req.stdin();
     p.stdout_path = req.stdout();
@@ -171,10 +171,10 @@ absl::Status RuncTaskService::Exec(const task::ExecProcessRequest& req) {
   return absl::OkStatus();
 }
 
-absl::Status RuncTaskService::ResizePty(const task::ResizePtyRequest& req) {
+absl::Status OciTaskService::ResizePty(const task::ResizePtyRequest& req) {
   ASSIGN_OR_RETURN(auto c, Get(req.id()));
   std::lock_guard<std::mutex> l(mu_);
-  RuncProcess* p = c->Find(req.exec_id());
+  OciProcess* p = c->Find(req.exec_id());
   if (p == nullptr) return ProcessNotFound(req.id(), req.exec_id());
   if (!p->terminal || !p->io) {
     return absl::FailedPreconditionError("process has no terminal");
@@ -182,22 +182,22 @@ absl::Status RuncTaskService::ResizePty(const task::ResizePtyRequest& req) {
   return p->io->Resize(req.width(), req.height());
 }
 
-absl::Status RuncTaskService::CloseIO(const task::CloseIORequest& req) {
+absl::Status OciTaskService::CloseIO(const task::CloseIORequest& req) {
   ASSIGN_OR_RETURN(auto c, Get(req.id()));
   std::lock_guard<std::mutex> l(mu_);
-  RuncProcess* p = c->Find(req.exec_id());
+  OciProcess* p = c->Find(req.exec_id());
   if (p == nullptr) return ProcessNotFound(req.id(), req.exec_id());
   if (req.stdin() && p->io) p->io->CloseStdin();
   return absl::OkStatus();
 }
 
-absl::Status RuncTaskService::Update(const task::UpdateTaskRequest& req) {
+absl::Status OciTaskService::Update(const task::UpdateTaskRequest& req) {
   ASSIGN_OR_RETURN(auto c, Get(req.id()));
   std::lock_guard<std::mutex> op(c->op_mu);
   return d_.engine->Update(c->id, req.resources().value(), d_.sandbox_dir);
 }
 
-absl::StatusOr<task::StatsResponse> RuncTaskService::Stats(const task::StatsRequest& req) {
+absl::StatusOr<task::StatsResponse> OciTaskService::Stats(const task::StatsRequest& req) {
   ASSIGN_OR_RETURN(auto c, Get(req.id()));
   if (c->cgroups_path.empty()) {
     return absl::FailedPreconditionError(
@@ -210,7 +210,7 @@ absl::StatusOr<task::StatsResponse> RuncTaskService::Stats(const task::StatsRequ
   return r;
 }
 
-absl::StatusOr<task::ConnectResponse> RuncTaskService::Connect(const task::ConnectRequest& req) {
+absl::StatusOr<task::ConnectResponse> OciTaskService::Connect(const task::ConnectRequest& req) {
   task::ConnectResponse r;
   r.set_shim_pid(static_cast<uint32_t>(::getpid()));
   r.set_version("3");
@@ -221,13 +221,13 @@ absl::StatusOr<task::ConnectResponse> RuncTaskService::Connect(const task::Conne
   return r;
 }
 
-absl::Status RuncTaskService::Shutdown(const task::ShutdownRequest&) {
+absl::Status OciTaskService::Shutdown(const task::ShutdownRequest&) {
   // A shim would exit here; the sandboxer serves other pods and stays.
   return absl::OkStatus();
 }
 
-void RuncTaskService::KillAll() {
-  std::vector<std::shared_ptr<RuncContainer>> all;
+void OciTaskService::KillAll() {
+  std::vector<std::shared_ptr<OciContainer>> all;
   {
     std::lock_guard<std::mutex> l(mu_);
     for (auto& [id, c] : containers_) all.push_back(c);
@@ -240,8 +240,8 @@ void RuncTaskService::KillAll() {
   }
 }
 
-void RuncTaskService::DeleteAll() {
-  std::vector<std::shared_ptr<RuncContainer>> all;
+void OciTaskService::DeleteAll() {
+  std::vector<std::shared_ptr<OciContainer>> all;
   {
     std::lock_guard<std::mutex> l(mu_);
     for (auto& [id, c] : containers_) all.push_back(c);
@@ -259,8 +259,8 @@ void RuncTaskService::DeleteAll() {
   Persist();
 }
 
-void RuncTaskService::AbandonAll(uint32_t code) {
-  std::vector<std::pair<std::shared_ptr<RuncContainer>, std::string>> open;
+void OciTaskService::AbandonAll(uint32_t code) {
+  std::vector<std::pair<std::shared_ptr<OciContainer>, std::string>> open;
   {
     std::lock_guard<std::mutex> l(mu_);
     for (auto& [id, c] : containers_) {
@@ -274,7 +274,7 @@ void RuncTaskService::AbandonAll(uint32_t code) {
   for (auto& [c, eid] : open) FinishExit(c, eid, code, now);
 }
 
-bool RuncTaskService::AllStopped() const {
+bool OciTaskService::AllStopped() const {
   std::lock_guard<std::mutex> l(mu_);
   for (const auto& [id, c] : containers_) {
     if (c->init.status == RUNNING || c->init.status == PAUSED) return false;
@@ -285,23 +285,23 @@ bool RuncTaskService::AllStopped() const {
   return true;
 }
 
-absl::Status RuncTaskService::Recover(const nlohmann::json& containers,
+absl::Status OciTaskService::Recover(const nlohmann::json& containers,
                                       const std::vector<JournaledExit>& journal) {
   std::map<pid_t, JournaledExit> exits;
   for (const JournaledExit& e : journal) exits[e.pid] = e;  // later entries win
   for (const auto& [id, cj] : containers.items()) {
-    auto c = RuncContainer::FromJson(cj);
+    auto c = OciContainer::FromJson(cj);
     if (!c.ok()) {
       spdlog::error("sandbox={} container={} op=recover error=\"{}\"", d_.sandbox_id, id,
                     c.status().message());
       continue;
     }
-    std::shared_ptr<RuncContainer> sc(std::move(*c));
+    std::shared_ptr<OciContainer> sc(std::move(*c));
     {
       std::lock_guard<std::mutex> l(mu_);
       containers_[sc->id] = sc;
     }
-    std::vector<std::pair<std::string, RuncProcess*>> procs = {{"", &sc->init}};
+    std::vector<std::pair<std::string, OciProcess*>> procs = {{"", &sc->init}};
     for (auto& [eid, p] : sc->execs) procs.push_back({eid, &p});
     for (auto& [eid, p] : procs) {
       if (p->status == STOPPED || p->identity.pid <= 0) continue;

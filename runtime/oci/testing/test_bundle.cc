@@ -1,4 +1,4 @@
-#include "runtime/sandboxers/runc/testing/test_bundle.h"
+#include "runtime/oci/testing/test_bundle.h"
 
 #include <sys/stat.h>
 

@@ -1,4 +1,4 @@
-#include "runtime/sandboxers/runc/oci_spec.h"
+#include "runtime/oci/oci_spec.h"
 
 #include "absl/strings/str_format.h"
 #include "runtime/base/atomic_file.h"

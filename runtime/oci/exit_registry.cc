@@ -1,4 +1,4 @@
-#include "runtime/sandboxers/runc/exit_registry.h"
+#include "runtime/oci/exit_registry.h"
 
 #include <condition_variable>
 #include <memory>

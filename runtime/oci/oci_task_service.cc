@@ -1,4 +1,4 @@
-#include "runtime/sandboxers/runc/runc_task_service.h"
+#include "runtime/oci/oci_task_service.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -12,8 +12,8 @@
 #include "runtime/base/id_check.h"
 #include "runtime/base/logging.h"
 #include "runtime/base/status_macros.h"
-#include "runtime/sandboxers/runc/oci_spec.h"
-#include "runtime/sandboxers/runc/rootfs_mount.h"
+#include "runtime/oci/oci_spec.h"
+#include "runtime/oci/rootfs_mount.h"
 
 namespace kuasar {
 namespace {
@@ -38,9 +38,9 @@ absl::Status CheckBundle(const std::string& bundle) {
 
 }  // namespace
 
-RuncTaskService::RuncTaskService(RuncTaskServiceDeps deps) : d_(std::move(deps)) {}
+OciTaskService::OciTaskService(OciTaskServiceDeps deps) : d_(std::move(deps)) {}
 
-RuncTaskService::~RuncTaskService() {
+OciTaskService::~OciTaskService() {
   std::lock_guard<std::mutex> l(mu_);
   for (auto& [id, c] : containers_) {
     if (c->init.io) c->init.io->Close();
@@ -50,42 +50,42 @@ RuncTaskService::~RuncTaskService() {
   }
 }
 
-std::shared_ptr<RuncContainer> RuncTaskService::Find(const std::string& id) const {
+std::shared_ptr<OciContainer> OciTaskService::Find(const std::string& id) const {
   std::lock_guard<std::mutex> l(mu_);
   auto it = containers_.find(id);
   return it == containers_.end() ? nullptr : it->second;
 }
 
-absl::StatusOr<std::shared_ptr<RuncContainer>> RuncTaskService::Get(const std::string& id) const {
+absl::StatusOr<std::shared_ptr<OciContainer>> OciTaskService::Get(const std::string& id) const {
   RETURN_IF_ERROR(ValidateId(id, "container id"));
   auto c = Find(id);
   if (!c) return absl::NotFoundError(absl::StrFormat("container %s not found", id));
   return c;
 }
 
-size_t RuncTaskService::container_count() const {
+size_t OciTaskService::container_count() const {
   std::lock_guard<std::mutex> l(mu_);
   return containers_.size();
 }
 
-nlohmann::json RuncTaskService::ContainersJson() const {
+nlohmann::json OciTaskService::ContainersJson() const {
   std::lock_guard<std::mutex> l(mu_);
   nlohmann::json out = nlohmann::json::object();
   for (const auto& [id, c] : containers_) out[id] = c->ToJson();
   return out;
 }
 
-void RuncTaskService::Persist() {
+void OciTaskService::Persist() {
   if (d_.persist) d_.persist(ContainersJson());
 }
 
-std::string RuncTaskService::ConsoleSocketPath(const std::string&, const std::string&) {
+std::string OciTaskService::ConsoleSocketPath(const std::string&, const std::string&) {
   // Short names: containerd's ids are 64 characters and unix socket paths stop at 107.
   return absl::StrFormat("%s/con%d.sock", d_.socket_dir.empty() ? d_.sandbox_dir : d_.socket_dir,
                          console_seq_.fetch_add(1));
 }
 
-absl::Status RuncTaskService::PrepareBundle(RuncContainer& c, bool* terminal) {
+absl::Status OciTaskService::PrepareBundle(OciContainer& c, bool* terminal) {
   std::string config = c.bundle + "/config.json";
   ASSIGN_OR_RETURN(OciSpec spec, OciSpec::Load(config));
   *terminal = spec.terminal();
@@ -107,14 +107,14 @@ absl::Status RuncTaskService::PrepareBundle(RuncContainer& c, bool* terminal) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<task::CreateTaskResponse> RuncTaskService::Create(std::string_view ns,
+absl::StatusOr<task::CreateTaskResponse> OciTaskService::Create(std::string_view ns,
                                                                  const task::CreateTaskRequest& req) {
   RETURN_IF_ERROR(ValidateId(req.id(), "container id"));
   RETURN_IF_ERROR(CheckBundle(req.bundle()));
   if (!req.checkpoint().empty()) {
     return absl::UnimplementedError("checkpoint/restore is not supported by the runc sandboxer");
   }
-  auto c = std::make_shared<RuncContainer>();
+  auto c = std::make_shared<OciContainer>();
   c->id = req.id();
   c->ns = std::string(ns);
   c->bundle = req.bundle();
@@ -148,7 +148,7 @@ absl::StatusOr<task::CreateTaskResponse> RuncTaskService::Create(std::string_vie
     if (absl::Status st = MountRootfs(c->rootfs, target); !st.ok()) return fail(st);
     c->rootfs_mounted = true;
   }
-  RuncProcess& p = c->init;
+  OciProcess& p = c->init;
   p.stdin_path = req.stdin();
   p.stdout_path = req.stdout();
   p.stderr_path = req.stderr();
@@ -194,21 +194,21 @@ absl::StatusOr<task::CreateTaskResponse> RuncTaskService::Create(std::string_vie
   return resp;
 }
 
-void RuncTaskService::WatchExit(const std::shared_ptr<RuncContainer>& c, const std::string& exec_id,
+void OciTaskService::WatchExit(const std::shared_ptr<OciContainer>& c, const std::string& exec_id,
                                 pid_t pid) {
-  std::weak_ptr<RuncContainer> weak = c;
+  std::weak_ptr<OciContainer> weak = c;
   d_.exits->Watch(pid, [this, weak, exec_id](int status, absl::Time at) {
     if (auto c = weak.lock()) OnExit(c, exec_id, status, at);
   });
 }
 
-void RuncTaskService::OnExit(const std::shared_ptr<RuncContainer>& c, const std::string& exec_id,
+void OciTaskService::OnExit(const std::shared_ptr<OciContainer>& c, const std::string& exec_id,
                              int wait_status, absl::Time at) {
   uint32_t code = static_cast<uint32_t>(ExitCodeFromWaitStatus(wait_status));
   ProcessIo* io = nullptr;
   {
     std::lock_guard<std::mutex> l(mu_);
-    RuncProcess* p = c->Find(exec_id);
+    OciProcess* p = c->Find(exec_id);
     if (p == nullptr) return;
     p->exit_seen = true;
     if (p->terminal && p->io) io = p->io.get();
@@ -228,13 +228,13 @@ void RuncTaskService::OnExit(const std::shared_ptr<RuncContainer>& c, const std:
   });
 }
 
-void RuncTaskService::FinishExit(const std::shared_ptr<RuncContainer>& c, const std::string& exec_id,
+void OciTaskService::FinishExit(const std::shared_ptr<OciContainer>& c, const std::string& exec_id,
                                  uint32_t code, absl::Time at) {
   std::vector<std::function<void(ExitInfo)>> waiters;
   events::TaskExit e;
   {
     std::lock_guard<std::mutex> l(mu_);
-    RuncProcess* p = c->Find(exec_id);
+    OciProcess* p = c->Find(exec_id);
     if (p == nullptr || p->status == containerd::v1::types::STOPPED) return;
     p->status = containerd::v1::types::STOPPED;
     p->exit = {code, at};
@@ -252,11 +252,11 @@ void RuncTaskService::FinishExit(const std::shared_ptr<RuncContainer>& c, const 
   for (auto& w : waiters) w({code, at});
 }
 
-absl::StatusOr<task::StartResponse> RuncTaskService::Start(const task::StartRequest& req) {
+absl::StatusOr<task::StartResponse> OciTaskService::Start(const task::StartRequest& req) {
   ASSIGN_OR_RETURN(auto c, Get(req.id()));
   std::lock_guard<std::mutex> op(c->op_mu);
   bool is_init = req.exec_id().empty();
-  RuncProcess* p;
+  OciProcess* p;
   std::string process_json;
   bool terminal = false;
   {
@@ -316,7 +316,7 @@ absl::StatusOr<task::StartResponse> RuncTaskService::Start(const task::StartRequ
   return resp;
 }
 
-void RuncTaskService::Teardown(RuncContainer& c) {
+void OciTaskService::Teardown(OciContainer& c) {
   if (absl::Status st = d_.engine->Delete(c.id, /*force=*/true); !st.ok()) {
     spdlog::warn("container={} op=runtime-delete error=\"{}\"", c.id, st.message());
   }
@@ -335,14 +335,14 @@ void RuncTaskService::Teardown(RuncContainer& c) {
   }
 }
 
-absl::StatusOr<task::DeleteResponse> RuncTaskService::Delete(const task::DeleteRequest& req) {
+absl::StatusOr<task::DeleteResponse> OciTaskService::Delete(const task::DeleteRequest& req) {
   ASSIGN_OR_RETURN(auto c, Get(req.id()));
   std::lock_guard<std::mutex> op(c->op_mu);
   task::DeleteResponse resp;
   bool is_init = req.exec_id().empty();
   {
     std::lock_guard<std::mutex> l(mu_);
-    RuncProcess* p = c->Find(req.exec_id());
+    OciProcess* p = c->Find(req.exec_id());
     if (p == nullptr) {
       return absl::NotFoundError(absl::StrFormat("process %s of container %s not found",
                                                  req.exec_id(), req.id()));
@@ -382,7 +382,7 @@ absl::StatusOr<task::DeleteResponse> RuncTaskService::Delete(const task::DeleteR
   return resp;
 }
 
-void RuncTaskService::Wait(const task::WaitRequest& req, WaitCallback done) {
+void OciTaskService::Wait(const task::WaitRequest& req, WaitCallback done) {
   auto c = Get(req.id());
   if (!c.ok()) return done(c.status());
   auto reply = [done](ExitInfo exit) {
@@ -394,7 +394,7 @@ void RuncTaskService::Wait(const task::WaitRequest& req, WaitCallback done) {
   ExitInfo exit;
   {
     std::lock_guard<std::mutex> l(mu_);
-    RuncProcess* p = (*c)->Find(req.exec_id());
+    OciProcess* p = (*c)->Find(req.exec_id());
     if (p == nullptr) {
       return done(absl::NotFoundError(absl::StrFormat("process %s of container %s not found",
                                                       req.exec_id(), req.id())));

@@ -15,6 +15,14 @@
 
 namespace kuasar {
 
+// An exit someone recorded while nobody was listening (a reaper's journal), replayed on
+// recovery.
+struct JournaledExit {
+  pid_t pid;
+  int wait_status;
+  absl::Time at;
+};
+
 class ExitRegistry {
  public:
   using Callback = std::function<void(int wait_status, absl::Time at)>;

@@ -1,4 +1,4 @@
-#include "runtime/sandboxers/runc/rootfs_mount.h"
+#include "runtime/oci/rootfs_mount.h"
 
 #include <sys/mount.h>
 #include <sys/stat.h>

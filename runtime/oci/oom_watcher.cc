@@ -1,4 +1,4 @@
-#include "runtime/sandboxers/runc/oom_watcher.h"
+#include "runtime/oci/oom_watcher.h"
 
 #include <fcntl.h>
 #include <sys/eventfd.h>

@@ -14,7 +14,7 @@
 #include "runtime/base/child_process.h"
 #include "runtime/base/status_macros.h"
 #include "runtime/base/unique_fd.h"
-#include "runtime/sandboxers/runc/container_engine.h"
+#include "runtime/oci/container_engine.h"
 
 namespace kuasar {
 namespace {

@@ -1,4 +1,4 @@
-#include "runtime/sandboxers/runc/process_io.h"
+#include "runtime/oci/process_io.h"
 
 #include <fcntl.h>
 #include <poll.h>

@@ -1,6 +1,6 @@
-// The task-side state of one container of a runc pod: its init process and exec'd
+// The task-side state of one container of a pod: its init process and exec'd
 // processes, with what survives a sandboxer restart serialized to JSON (inside the
-// sandbox's record). Guarded by the owning RuncTaskService.
+// sandbox's record). Guarded by the owning OciTaskService.
 #pragma once
 
 #include <functional>
@@ -17,7 +17,7 @@
 #include "containerd/task/v3/shim.pb.h"
 #include "runtime/base/process_identity.h"
 #include "runtime/core/sandbox_record.h"
-#include "runtime/sandboxers/runc/process_io.h"
+#include "runtime/oci/process_io.h"
 
 namespace kuasar {
 
@@ -28,7 +28,7 @@ struct ExitInfo {
   absl::Time at;
 };
 
-struct RuncProcess {
+struct OciProcess {
   std::string exec_id;  // empty for the init process
   ProcessIdentity identity;
   TaskStatus status = containerd::v1::types::CREATED;
@@ -41,23 +41,23 @@ struct RuncProcess {
   bool exit_seen = false;  // the holder reported the exit
 
   nlohmann::json ToJson() const;
-  static absl::StatusOr<RuncProcess> FromJson(const nlohmann::json& j);
+  static absl::StatusOr<OciProcess> FromJson(const nlohmann::json& j);
 };
 
-struct RuncContainer {
+struct OciContainer {
   std::string id;
   std::string ns;  // containerd namespace
   std::string bundle;
   std::vector<MountSpec> rootfs;
   bool rootfs_mounted = false;
   std::string cgroups_path;
-  RuncProcess init;
-  std::map<std::string, RuncProcess> execs;
+  OciProcess init;
+  std::map<std::string, OciProcess> execs;
   std::mutex op_mu;  // one lifecycle operation at a time on this container
 
-  RuncProcess* Find(const std::string& exec_id);
+  OciProcess* Find(const std::string& exec_id);
   nlohmann::json ToJson() const;
-  static absl::StatusOr<std::unique_ptr<RuncContainer>> FromJson(const nlohmann::json& j);
+  static absl::StatusOr<std::unique_ptr<OciContainer>> FromJson(const nlohmann::json& j);
 };
 
 }  // namespace kuasar

@@ -1,4 +1,4 @@
-#include "runtime/sandboxers/runc/cgroup.h"
+#include "runtime/oci/cgroup.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
