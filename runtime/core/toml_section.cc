@@ -77,6 +77,25 @@ absl::Status TomlSection::Get(std::string_view key, std::vector<std::string>* ou
   return absl::OkStatus();
 }
 
+absl::Status TomlSection::Get(std::string_view key, std::vector<int64_t>* out, int64_t min,
+                              int64_t max) {
+  const toml::node* n = Find(key);
+  if (n == nullptr) return absl::OkStatus();
+  const toml::array* arr = n->as_array();
+  if (arr == nullptr) return Error(key, "expected an array of integers");
+  std::vector<int64_t> v;
+  for (const toml::node& e : *arr) {
+    if (!e.is_integer()) return Error(key, "expected an array of integers");
+    int64_t x = *e.value<int64_t>();
+    if (x < min || x > max) {
+      return Error(key, absl::StrFormat("%d is out of range [%d, %d]", x, min, max));
+    }
+    v.push_back(x);
+  }
+  *out = std::move(v);
+  return absl::OkStatus();
+}
+
 absl::Status TomlSection::GetMode(std::string_view key, uint32_t* out) {
   std::string s;
   const toml::node* n = Find(key);

@@ -26,6 +26,7 @@ class TomlSection {
   absl::Status Get(std::string_view key, int64_t* out, int64_t min, int64_t max);
   absl::Status Get(std::string_view key, double* out, double min, double max);
   absl::Status Get(std::string_view key, std::vector<std::string>* out);
+  absl::Status Get(std::string_view key, std::vector<int64_t>* out, int64_t min, int64_t max);
   // A file mode written as an octal string ("0660").
   absl::Status GetMode(std::string_view key, uint32_t* out);
 
