@@ -64,6 +64,20 @@ std::string LogTail(const std::string& path) {
 
 std::string HolderSocketPath(const std::string& dir) { return dir + "/holder.sock"; }
 std::string HolderJournalPath(const std::string& dir) { return dir + "/exits.journal"; }
+std::string HolderPidFile(const std::string& dir) { return dir + "/holder.pid"; }
+
+absl::StatusOr<ProcessIdentity> FindHolderByPidFile(const std::string& dir) {
+  ASSIGN_OR_RETURN(std::string text, ReadSmallFile(HolderPidFile(dir), 64));
+  int pid = std::atoi(text.c_str());
+  if (pid <= 0) return absl::DataLossError(absl::StrFormat("bad %s", HolderPidFile(dir)));
+  ASSIGN_OR_RETURN(ProcessIdentity id, IdentifyProcess(pid));
+  // Only our own holder: its command line names this sandbox's journal.
+  auto cmdline = ReadSmallFile(absl::StrFormat("/proc/%d/cmdline", pid), 1 << 16);
+  if (!cmdline.ok() || cmdline->find(HolderJournalPath(dir)) == std::string::npos) {
+    return absl::NotFoundError(absl::StrFormat("pid %d is not the holder of %s", pid, dir));
+  }
+  return id;
+}
 
 absl::StatusOr<HolderInfo> StartHolder(const HolderOptions& o) {
   int ready[2];
@@ -73,7 +87,7 @@ absl::StatusOr<HolderInfo> StartHolder(const HolderOptions& o) {
   UniqueFd log(::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
   if (!log) return ErrnoStatus(errno, "open", log_path);
 
-  std::vector<std::string> argv = {o.holder_binary, "--socket",
+  std::vector<std::string> argv = {o.holder_binary, "--pid-file", HolderPidFile(o.dir), "--socket",
                                    HolderSocketPath(o.socket_dir.empty() ? o.dir : o.socket_dir),
                                    "--journal", HolderJournalPath(o.dir), "--ready-fd", "3"};
   if (!o.netns_path.empty()) argv.insert(argv.end(), {"--netns", o.netns_path});

@@ -53,7 +53,10 @@ struct HolderInfo {
 // Spawns the holder and waits for READY. On error nothing is left running.
 absl::StatusOr<HolderInfo> StartHolder(const HolderOptions& options);
 
-// holder.sock inside the socket dir; the journal inside the sandbox dir.
+// holder.sock inside the socket dir; the journal and holder.pid inside the sandbox dir.
+std::string HolderPidFile(const std::string& dir);
+// The holder a sandbox dir's pid file names, if it is alive and is that dir's holder.
+absl::StatusOr<ProcessIdentity> FindHolderByPidFile(const std::string& dir);
 std::string HolderSocketPath(const std::string& socket_dir);
 std::string HolderJournalPath(const std::string& dir);
 

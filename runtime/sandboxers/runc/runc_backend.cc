@@ -10,6 +10,7 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 
 #include "absl/strings/str_format.h"
+#include "runtime/base/fault_point.h"
 #include "runtime/base/id_check.h"
 #include "runtime/base/logging.h"
 #include "runtime/base/process_identity.h"
@@ -146,6 +147,13 @@ std::string RuncBackend::SandboxDir(const std::string& id) const {
   return ctx_.sandboxes_dir + "/" + id;
 }
 
+std::string RuncBackend::PodCgroupPath(const SandboxRecord& rec) const {
+  PodSettings settings = PodSettings::FromJson(rec.backend.value("pod", nlohmann::json::object()));
+  std::string parent =
+      settings.cgroup_parent.empty() ? cfg_.pod_cgroup_parent : settings.cgroup_parent;
+  return parent + "/kuasar-" + rec.id;
+}
+
 std::string RuncBackend::SocketDir(const std::string& id) const {
   return SocketDirFor(ctx_.config->sandboxer.state_dir, id);
 }
@@ -189,10 +197,18 @@ absl::Status RuncBackend::Start(SandboxRecord& rec) {
   ASSIGN_OR_RETURN(HolderInfo info, StartHolder(ho));
   rec.backend["holder"] = IdentityJson(info.holder);
   rec.backend["sandbox_process"] = IdentityJson(info.sandbox);
+  // Record the holder before anything else can fail or crash: recovery and cleanup find
+  // it by this record (or, if we die before this write, by the holder's pid file).
+  if (ctx_.mutate_record) {
+    (void)ctx_.mutate_record(rec.id, [&](SandboxRecord& r) {
+      r.backend["holder"] = rec.backend["holder"];
+      r.backend["sandbox_process"] = rec.backend["sandbox_process"];
+    });
+  }
+  KUASAR_FAULT_POINT("runc.start.after_holder");
   rec.pid = static_cast<uint32_t>(info.sandbox.pid);
 
-  std::string parent = settings.cgroup_parent.empty() ? cfg_.pod_cgroup_parent : settings.cgroup_parent;
-  std::string cgroup = parent + "/kuasar-" + rec.id;
+  std::string cgroup = PodCgroupPath(rec);
   if (absl::Status st = CreateCgroup(cgroup); st.ok()) {
     (void)AddProcess(cgroup, info.holder.pid);
     rec.backend["cgroup"] = cgroup;
@@ -320,6 +336,9 @@ absl::Status RuncBackend::Stop(SandboxRecord& rec, absl::Duration timeout) {
     pod->tasks->AbandonAll(kKilled);
   }
   ProcessIdentity holder = IdentityFromJson(rec.backend.value("holder", nlohmann::json()));
+  if (holder.pid <= 0) {
+    if (auto found = FindHolderByPidFile(SandboxDir(rec.id)); found.ok()) holder = *found;
+  }
   bool forced = false;
   if (IsSameProcessAlive(holder)) {
     KillAndWait(holder, std::max(deadline - absl::Now(), absl::Milliseconds(100)));
@@ -353,9 +372,15 @@ absl::Status RuncBackend::Cleanup(SandboxRecord& rec) {
       });
     }
   }
-  KillAndWait(IdentityFromJson(rec.backend.value("holder", nlohmann::json())), absl::Seconds(2));
-  if (std::string cg = rec.backend.value("cgroup", ""); !cg.empty()) {
-    if (absl::Status st = RemoveCgroup(cg); !st.ok()) {
+  ProcessIdentity holder = IdentityFromJson(rec.backend.value("holder", nlohmann::json()));
+  if (holder.pid <= 0) {
+    // A crash between starting the holder and recording it: the holder's pid file says.
+    if (auto found = FindHolderByPidFile(dir); found.ok()) holder = *found;
+  }
+  KillAndWait(holder, absl::Seconds(2));
+  // Derived, not read from the record: a crash may have come before it was recorded.
+  if (std::string cg = PodCgroupPath(rec); !cg.empty()) {
+    if (absl::Status st = RemoveCgroup(cg); !st.ok() && !absl::IsNotFound(st)) {
       spdlog::warn("sandbox={} op=remove-cgroup error=\"{}\"", rec.id, st.message());
     }
   }

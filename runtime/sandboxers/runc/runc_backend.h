@@ -56,6 +56,8 @@ class RuncBackend final : public SandboxBackend {
   std::shared_ptr<Pod> FindPod(const std::string& id) const;
   std::string SandboxDir(const std::string& id) const;
   std::string SocketDir(const std::string& id) const;
+  // The pod's cgroup: <pod cgroup_parent or [runc] pod_cgroup_parent>/kuasar-<id>.
+  std::string PodCgroupPath(const SandboxRecord& rec) const;
 
   BackendContext ctx_;
   RuncConfig cfg_;

@@ -62,6 +62,7 @@ static struct {
   const char* socket_path;
   const char* journal_path;
   const char* task_socket;
+  const char* pid_file;
   int new_ipc, new_uts, new_pid, ready_fd;
   const char* sysctls[64];
   int n_sysctls;
@@ -86,7 +87,7 @@ static void usage(void) {
   fprintf(stderr,
           "usage: kuasar-holder --socket PATH --journal PATH --ready-fd N [--netns PATH]\n"
           "                     [--new-ipc] [--new-uts] [--hostname NAME] [--new-pid]\n"
-          "                     [--task-socket PATH] [--sysctl KEY=VALUE]...\n");
+          "                     [--task-socket PATH] [--sysctl KEY=VALUE]... [--pid-file PATH]\n");
   _exit(2);
 }
 
@@ -99,6 +100,7 @@ static void parse_args(int argc, char** argv) {
     else if (!strcmp(a, "--socket") && v) opt.socket_path = v, i++;
     else if (!strcmp(a, "--journal") && v) opt.journal_path = v, i++;
     else if (!strcmp(a, "--task-socket") && v) opt.task_socket = v, i++;
+    else if (!strcmp(a, "--pid-file") && v) opt.pid_file = v, i++;
     else if (!strcmp(a, "--ready-fd") && v) opt.ready_fd = atoi(v), i++;
     else if (!strcmp(a, "--sysctl") && v && opt.n_sysctls < 64) opt.sysctls[opt.n_sysctls++] = v, i++;
     else if (!strcmp(a, "--new-ipc")) opt.new_ipc = 1;
@@ -454,6 +456,18 @@ int main(int argc, char** argv) {
     dup2(devnull, 0);
     dup2(devnull, 1);
     if (devnull > 2) close(devnull);
+  }
+  /* The pid file comes first: a sandboxer that dies before it records our pid finds us
+   * here on recovery (written to a temp name and renamed: never torn). */
+  if (opt.pid_file) {
+    char tmp[4200], line[32];
+    snprintf(tmp, sizeof tmp, "%s.tmp", opt.pid_file);
+    int pf = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int ln = snprintf(line, sizeof line, "%d\n", (int)getpid());
+    if (pf < 0 || write(pf, line, (size_t)ln) != ln || fsync(pf) != 0 || close(pf) != 0 ||
+        rename(tmp, opt.pid_file) != 0) {
+      die("pid file");
+    }
   }
   char ready[64];
   int n = snprintf(ready, sizeof ready, "READY %d %d\n", (int)getpid(), (int)sandbox_pid);
