@@ -44,6 +44,7 @@
 #include "google/rpc/status.pb.h"
 #include "io/containerd/cgroups/v1/metrics.pb.h"
 #include "io/containerd/cgroups/v2/metrics.pb.h"
+#include "kuasar/agent/v1/agent.pb.h"
 #include "ttrpc/request.pb.h"
 
 namespace kuasar {
@@ -72,6 +73,7 @@ std::vector<const pb::Descriptor*> OneMessagePerApiFile() {
       ::io::containerd::cgroups::v1::Metrics::descriptor(),
       ::io::containerd::cgroups::v2::Metrics::descriptor(),
       ::ttrpc::Request::descriptor(),
+      ::kuasar::agent::v1::CheckRequest::descriptor(),
   };
 }
 
