@@ -20,7 +20,8 @@
 #include "runtime/core/toml_section.h"
 #include "runtime/oci/cgroup.h"
 #include "runtime/sandboxers/runc/pod_holder.h"
-#include "runtime/sandboxers/runc/pod_settings.h"
+#include "runtime/core/pod_settings.h"
+#include "runtime/sandboxers/runc/pod_files.h"
 #include "runtime/oci/oci_task_service.h"
 
 namespace kuasar {

@@ -1,4 +1,4 @@
-#include "runtime/sandboxers/runc/pod_settings.h"
+#include "runtime/core/pod_settings.h"
 
 #include <gtest/gtest.h>
 

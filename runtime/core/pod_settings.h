@@ -1,6 +1,6 @@
-// PodSettings: what the runc sandboxer needs from the pod's CRI PodSandboxConfig (sent by
-// containerd as Create's `options` Any), and the pod-level files derived from it
-// (hostname, hosts, resolv.conf, a /dev/shm) that containers of the pod share.
+// PodSettings: what a sandboxer needs from the pod's CRI PodSandboxConfig (sent by
+// containerd as Create's `options` Any): hostname, namespace modes, cgroup parent, DNS,
+// sysctls. Plain data; every sandbox kind decodes it the same way.
 #pragma once
 
 #include <map>
@@ -10,7 +10,6 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/status/statusor.h"
-#include "runtime/oci/oci_task_service.h"
 
 namespace kuasar {
 
@@ -38,11 +37,5 @@ absl::StatusOr<PodSettings> DecodePodSettings(const std::string& type_url,
 // net.*) with safe names, and only when the pod owns that namespace.
 absl::Status ValidatePodSysctl(const std::string& key, const std::string& value,
                                const PodSettings& settings);
-
-// Writes hostname, hosts and resolv.conf into `dir` and mounts a tmpfs at dir/shm (unless
-// the pod uses the host IPC namespace). Returns the paths to bind into containers.
-absl::StatusOr<PodFiles> WritePodFiles(const PodSettings& settings, const std::string& dir);
-// Unmounts dir/shm if mounted.
-void RemovePodFiles(const std::string& dir);
 
 }  // namespace kuasar
