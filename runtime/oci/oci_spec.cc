@@ -108,6 +108,24 @@ bool OciSpec::HasMountAt(std::string_view destination) const {
   return false;
 }
 
+int OciSpec::DropJoinedNamespaces() {
+  if (!doc_.contains("linux") || !doc_["linux"].contains("namespaces")) return 0;
+  auto& ns = doc_["linux"]["namespaces"];
+  if (!ns.is_array()) return 0;
+  nlohmann::json kept = nlohmann::json::array();
+  int dropped = 0;
+  for (const auto& n : ns) {
+    if (n.is_object() && n.contains("path") && n["path"].is_string() &&
+        !n["path"].get<std::string>().empty()) {
+      ++dropped;
+    } else {
+      kept.push_back(n);
+    }
+  }
+  ns = kept;
+  return dropped;
+}
+
 void OciSpec::AddBindMount(const std::string& source, const std::string& destination,
                            bool read_only) {
   if (HasMountAt(destination)) return;

@@ -25,6 +25,9 @@ class OciSpec {
   std::string cgroups_path() const;
   std::string annotation(std::string_view key) const;
   bool HasMountAt(std::string_view destination) const;
+  // Removes linux.namespaces entries that join an existing namespace by path; returns how
+  // many were removed.
+  int DropJoinedNamespaces();
   // Appends a bind mount (rbind, plus "ro" when read_only) unless one targets `destination`.
   void AddBindMount(const std::string& source, const std::string& destination, bool read_only);
 

@@ -28,6 +28,17 @@ TEST(OciSpecTest, ReadsWhatTheSandboxerNeeds) {
   EXPECT_EQ(s->doc()["mounts"][1]["source"], "/run/x/hosts");
 }
 
+TEST(OciSpecTest, DropsNamespacesJoinedByPath) {
+  auto s = OciSpec::Parse(R"({"ociVersion":"1.1.0","linux":{"namespaces":[
+      {"type":"pid"},{"type":"network","path":"/proc/7/ns/net"},{"type":"mount"},
+      {"type":"ipc","path":"/proc/7/ns/ipc"}]}})");
+  ASSERT_OK(s);
+  EXPECT_EQ(s->DropJoinedNamespaces(), 2);
+  EXPECT_EQ(s->doc()["linux"]["namespaces"].size(), 2u);
+  EXPECT_EQ(s->doc()["linux"]["namespaces"][0]["type"], "pid");
+  EXPECT_EQ(s->DropJoinedNamespaces(), 0);
+}
+
 TEST(OciSpecTest, RejectsMalformedShapesNamingTheField) {
   EXPECT_THAT(OciSpec::Parse("not json"), StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(OciSpec::Parse("[]"), StatusIs(absl::StatusCode::kInvalidArgument));

@@ -103,6 +103,7 @@ absl::Status OciTaskService::PrepareBundle(OciContainer& c, bool* terminal) {
   bind(f.resolv_conf, "/etc/resolv.conf", false);
   bind(f.shm, "/dev/shm", false);
   changed |= d_.engine->AdaptSpec(spec);
+  if (d_.guest_namespaces) changed |= spec.DropJoinedNamespaces() > 0;
   if (changed) RETURN_IF_ERROR(spec.Save(config));
   return absl::OkStatus();
 }

@@ -47,6 +47,11 @@ struct OciTaskServiceDeps {
   EventPublisher* events = nullptr;
   OomWatcher* oom = nullptr;
   PodFiles pod_files;
+  // Inside a VM (or the fake VMM's namespaces) the pod's namespaces are the agent's own:
+  // containerd points a container's net/ipc/uts/pid entries at the sandbox pid's
+  // /proc/<pid>/ns, which names host namespaces here, so entries with a path are dropped
+  // and the container shares the agent's.
+  bool guest_namespaces = false;
   // Saves the containers' JSON into the sandbox record (called after every change).
   std::function<void(const nlohmann::json&)> persist;
 };
