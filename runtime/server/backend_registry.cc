@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "runtime/sandboxers/runc/runc_backend.h"
+#include "runtime/sandboxers/wasm/wasm_backend.h"
 
 namespace kuasar {
 namespace {
@@ -41,7 +42,8 @@ std::unique_ptr<SandboxBackend> MakeUnavailableBackend(std::string_view kind,
 
 absl::StatusOr<std::unique_ptr<SandboxBackend>> MakeBackend(std::string_view kind) {
   if (kind == "runc") return std::unique_ptr<SandboxBackend>(std::make_unique<RuncBackend>());
-  if (kind == "vmm" || kind == "wasm" || kind == "appkernel") {
+  if (kind == "wasm") return std::unique_ptr<SandboxBackend>(std::make_unique<WasmBackend>());
+  if (kind == "vmm" || kind == "appkernel") {
     return MakeUnavailableBackend(kind, "not implemented in this build yet");
   }
   return absl::InvalidArgumentError(absl::StrFormat("unknown sandbox kind \"%s\"", kind));
