@@ -74,6 +74,13 @@ struct OciCliEngineOptions {
   std::string root;    // the runtime's state root (--root)
   bool systemd_cgroup = false;
   absl::Duration command_timeout = absl::Seconds(30);
+  // Runs the short commands (start, kill, delete, ...) too when set: a process that
+  // reaps every child (the guest agent as PID 1) must see them as its own spawns, or its
+  // reaper would take their exits from under ChildProcess. Default: ChildProcess.
+  ProcessSpawner* command_spawner = nullptr;
+  // `create --no-pivot`: needed when / is the initial ramfs (a VM booted from an
+  // initramfs), which pivot_root cannot move away from. runc's documented use of it.
+  bool no_pivot = false;
 };
 
 // Why crun cannot run containers on this host ("" if it can).

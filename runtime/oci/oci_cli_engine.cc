@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -90,6 +91,7 @@ class OciCliEngine final : public ContainerEngine {
     ::unlink(pid_file.c_str());
     std::vector<std::string> argv = Base(log);
     argv.insert(argv.end(), {"create", "--bundle", o.bundle, "--pid-file", pid_file});
+    if (options_.no_pivot) argv.push_back("--no-pivot");
     if (!o.console_socket.empty()) argv.insert(argv.end(), {"--console-socket", o.console_socket});
     argv.push_back(o.id);
     RETURN_IF_ERROR(RunSpawned(spawner, argv, o.stdio, log, "create"));
@@ -184,10 +186,17 @@ class OciCliEngine final : public ContainerEngine {
     int errpipe[2];
     if (::pipe2(errpipe, O_CLOEXEC) != 0) return ErrnoStatus(errno, "pipe2");
     UniqueFd err_r(errpipe[0]), err_w(errpipe[1]);
-    SpawnOptions so;
-    so.stdout_fd = outfd.get();
-    so.stderr_fd = err_w.get();
-    ASSIGN_OR_RETURN(ChildProcess child, ChildProcess::Spawn(argv, so));
+    std::optional<ChildProcess> child;
+    pid_t spawned = -1;
+    if (options_.command_spawner != nullptr) {
+      ASSIGN_OR_RETURN(spawned,
+                       options_.command_spawner->Spawn(argv, {-1, outfd.get(), err_w.get()}));
+    } else {
+      SpawnOptions so;
+      so.stdout_fd = outfd.get();
+      so.stderr_fd = err_w.get();
+      ASSIGN_OR_RETURN(child, ChildProcess::Spawn(argv, so));
+    }
     err_w.Reset();
     std::string err;
     char buf[4096];
@@ -196,7 +205,8 @@ class OciCliEngine final : public ContainerEngine {
       err.append(buf, static_cast<size_t>(n));
     }
     ASSIGN_OR_RETURN(int status,
-                     child.WaitFor(absl::ToChronoMilliseconds(options_.command_timeout)));
+                     child ? child->WaitFor(absl::ToChronoMilliseconds(options_.command_timeout))
+                           : options_.command_spawner->WaitExit(spawned, options_.command_timeout));
     if (out != nullptr) {
       ::lseek(outfd.get(), 0, SEEK_SET);
       out->clear();

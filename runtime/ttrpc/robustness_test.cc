@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include <atomic>
 #include <future>
 #include <thread>
 
@@ -276,6 +277,39 @@ TEST(ServeConnectionTest, OverASocketpair) {
   ASSERT_OK(server.Shutdown(1s));
   EXPECT_THAT((*client)->Call(kInteropService, "Echo", ""),
               StatusIs(absl::StatusCode::kUnavailable));
+}
+
+// on_closed: once per connection, whether the peer hangs up or the server shuts down;
+// Shutdown returns only after it ran (the guest agent reopens a serial port from it).
+TEST(ServeConnectionTest, OnClosedRunsOncePerConnection) {
+  Server server;
+  ASSERT_OK(testing::RegisterInteropService(server));
+  std::promise<void> hung_up;
+  std::atomic<int> hung_up_calls{0}, shut_calls{0};
+  int a[2], b[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, a), 0);
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, b), 0);
+  ServeConnectionOptions oa;
+  oa.on_closed = [&](const absl::Status&) {
+    if (hung_up_calls++ == 0) hung_up.set_value();
+  };
+  ASSERT_OK(server.ServeConnection(UniqueFd(a[0]), std::move(oa)));
+  ServeConnectionOptions ob;
+  ob.on_closed = [&](const absl::Status&) { ++shut_calls; };
+  ASSERT_OK(server.ServeConnection(UniqueFd(b[0]), std::move(ob)));
+  auto kept = Client::FromFd(UniqueFd(b[1]));
+  ASSERT_OK(kept);
+  {
+    auto client = Client::FromFd(UniqueFd(a[1]));
+    ASSERT_OK(client);
+    ExpectEchoWorks(**client);
+  }  // the peer hangs up
+  ASSERT_EQ(hung_up.get_future().wait_for(5s), std::future_status::ready);
+  ExpectEchoWorks(**kept);
+  EXPECT_EQ(shut_calls.load(), 0);
+  ASSERT_OK(server.Shutdown(1s));
+  EXPECT_EQ(shut_calls.load(), 1);
+  EXPECT_EQ(hung_up_calls.load(), 1);
 }
 
 }  // namespace

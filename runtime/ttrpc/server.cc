@@ -24,7 +24,8 @@ namespace {
 absl::Status StartConnection(boost::asio::io_context& io, const std::shared_ptr<ServerCore>& core,
                              UniqueFd fd, ServeConnectionOptions options = {}) {
   if (!fd) return absl::InvalidArgumentError("ttrpc: ServeConnection needs an open fd");
-  auto conn = std::make_shared<ServerConnection>(io, std::move(fd), core, std::move(options.tag));
+  auto conn = std::make_shared<ServerConnection>(io, std::move(fd), core, std::move(options.tag),
+                                                 std::move(options.on_closed));
   if (!core->AddConnection(conn)) {
     return absl::FailedPreconditionError("ttrpc: server is shut down");
   }

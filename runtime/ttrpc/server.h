@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -50,6 +51,9 @@ struct ServeConnectionOptions {
   // arrived: {stream id, serialized ttrpc.Request}. A process that took over a connection
   // from a crashed predecessor uses this to answer calls that were parked there.
   std::vector<std::pair<std::uint32_t, std::string>> replay;
+  // Runs once, on an io thread, after the connection closed (its fd is closed by then):
+  // an agent on a virtio-serial port re-opens the port from here. Must not block.
+  std::function<void(const absl::Status&)> on_closed;
 };
 
 class Server {

@@ -35,11 +35,13 @@ absl::StatusOr<std::string> RunHandler(const std::function<absl::StatusOr<std::s
 }  // namespace
 
 ServerConnection::ServerConnection(boost::asio::io_context& io, UniqueFd fd,
-                                   std::shared_ptr<ServerCore> core, std::string tag)
+                                   std::shared_ptr<ServerCore> core, std::string tag,
+                                   std::function<void(const absl::Status&)> on_closed)
     : FramedConnection(io, std::move(fd),
                        Options{core->limits().partial_frame_timeout, "ttrpc server"}),
       core_(std::move(core)),
       tag_(std::move(tag)),
+      on_closed_(std::move(on_closed)),
       stream_full_timer_(strand()) {}
 
 ServerConnection::~ServerConnection() { core_->RemoveConnection(this); }
@@ -363,6 +365,8 @@ void ServerConnection::OnClosed(const absl::Status& reason) {
   stream_full_timer_.cancel();
   spdlog::debug("ttrpc server: connection closed peer={} calls_cancelled={} reason=\"{}\"",
                 peer(), calls.size(), reason.message());
+  // Before the connection counts as gone, so Server::Shutdown outwaits the callback.
+  if (auto fn = std::move(on_closed_)) fn(reason);
   core_->RemoveConnection(this);
 }
 

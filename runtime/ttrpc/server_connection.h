@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -20,7 +21,8 @@ namespace kuasar::ttrpc {
 class ServerConnection final : public FramedConnection {
  public:
   ServerConnection(boost::asio::io_context& io, UniqueFd fd, std::shared_ptr<ServerCore> core,
-                   std::string tag = "");
+                   std::string tag = "",
+                   std::function<void(const absl::Status&)> on_closed = nullptr);
   ~ServerConnection() override;
 
   // Ends call `stream_id` with `status` (and `payload` when OK), unless it already ended.
@@ -69,6 +71,7 @@ class ServerConnection final : public FramedConnection {
 
   const std::shared_ptr<ServerCore> core_;
   const std::string tag_;
+  std::function<void(const absl::Status&)> on_closed_;
   CallMap calls_;
   std::uint32_t last_stream_id_ = 0;
   bool draining_ = false;
