@@ -49,15 +49,15 @@ struct SharedDir {
 };
 
 struct NetDevice {
-  std::string id;   // unique in the VM: [A-Za-z0-9_-]
+  std::string id;   // unique in the VM: [A-Za-z][A-Za-z0-9_.-]{0,31}
   std::string tap;  // an existing tap in the VM's network namespace
   std::string mac;  // "aa:bb:cc:dd:ee:ff"; empty lets the VMM choose
 };
 
 struct DiskDevice {
-  std::string id;
-  std::string path;             // a file or a block device
-  std::string format = "raw";   // "raw" or "qcow2"
+  std::string id;              // as NetDevice::id
+  std::string path;            // a file or a block device
+  std::string format = "raw";  // "raw" or "qcow2"
   bool read_only = false;
 };
 
@@ -80,9 +80,10 @@ struct VmConfig {
 };
 
 struct VmExit {
-  int wait_status = -1;   // as waitpid gives it; -1 when unknown (a VMM reattached to)
-  std::string reason;     // e.g. "guest-shutdown", "host-qmp-quit", "killed", "unknown"
-  bool requested = false; // caused by Stop or Kill
+  int wait_status = -1;    // as waitpid gives it; -1 when unknown (a VMM reattached to)
+  std::string reason;      // "guest-shutdown", "guest-reset", "guest-panic", "host-qmp-quit",
+                           // "killed by signal 9", "exited with status 1", ...
+  bool requested = false;  // caused by Stop or Kill
   absl::Time at;
   // 0 for a clean exit, 128+signal, the exit code, or 255 when unknown.
   uint32_t ExitStatus() const;
@@ -129,7 +130,8 @@ class Hypervisor {
   virtual absl::Status RemoveNet(std::string_view id);
 
   // Set before Launch or Recover. Runs once, on the io thread, when the VMM exits for any
-  // reason (VmExit::requested tells Stop/Kill apart from a crash).
+  // reason (VmExit::requested tells Stop/Kill apart from a crash); possibly just after
+  // Stop or Kill has returned.
   virtual void SetExitCallback(ExitCallback callback) = 0;
   // Extra keys for the sandbox's verbose status (console log path, accel, machine...).
   virtual void Describe(std::map<std::string, std::string>* info) const = 0;

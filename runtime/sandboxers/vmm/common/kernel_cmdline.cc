@@ -11,7 +11,7 @@ namespace {
 constexpr size_t kMaxCmdline = 2047;
 
 bool Printable(std::string_view s) {
-  return std::all_of(s.begin(), s.end(), [](char c) { return c > ' ' - 1 && c < 0x7f; });
+  return std::all_of(s.begin(), s.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
 }
 
 std::string Quote(std::string_view value) {
@@ -54,7 +54,7 @@ KernelCmdline KernelCmdline::ForGuest(const GuestBootOptions& options) {
   // clocksource watchdog; crypto self-tests and an extra serial port cost boot time too.
   c.Flag("i8042.noaux").Flag("i8042.nomux").Flag("i8042.nopnp").Flag("i8042.dumbkbd");
   c.Set("tsc", "reliable");
-  c.Set("cryptomgr.notests", "");
+  c.Flag("cryptomgr.notests");
   c.Set("8250.nr_uarts", "1");
   c.Set("rcupdate.rcu_expedited", "1");
   c.Set("net.ifnames", "0");
@@ -64,16 +64,16 @@ KernelCmdline KernelCmdline::ForGuest(const GuestBootOptions& options) {
 }
 
 KernelCmdline& KernelCmdline::Set(std::string_view key, std::string_view value) {
-  auto first = std::find_if(params_.begin(), params_.end(),
-                            [&](const Param& p) { return p.key == key; });
+  auto first =
+      std::find_if(params_.begin(), params_.end(), [&](const Param& p) { return p.key == key; });
   if (first == params_.end()) {
     params_.push_back({std::string(key), std::string(value)});
     return *this;
   }
   first->value = std::string(value);
-  params_.erase(std::remove_if(first + 1, params_.end(),
-                               [&](const Param& p) { return p.key == key; }),
-                params_.end());
+  params_.erase(
+      std::remove_if(first + 1, params_.end(), [&](const Param& p) { return p.key == key; }),
+      params_.end());
   return *this;
 }
 
@@ -83,9 +83,9 @@ KernelCmdline& KernelCmdline::Flag(std::string_view flag) {
 }
 
 KernelCmdline& KernelCmdline::Remove(std::string_view key) {
-  params_.erase(std::remove_if(params_.begin(), params_.end(),
-                               [&](const Param& p) { return p.key == key; }),
-                params_.end());
+  params_.erase(
+      std::remove_if(params_.begin(), params_.end(), [&](const Param& p) { return p.key == key; }),
+      params_.end());
   return *this;
 }
 

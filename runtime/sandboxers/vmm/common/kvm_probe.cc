@@ -28,9 +28,9 @@ constexpr std::string_view kMarker = "KUASAR_KVM_PROBE_OK";
 
 // The last non-empty line of a console log, for the reason a guest did not come up.
 std::string LastLine(const std::string& text) {
-  std::string_view v = absl::StripTrailingAsciiWhitespace(text);
+  absl::string_view v = absl::StripTrailingAsciiWhitespace(text);
   size_t nl = v.find_last_of('\n');
-  std::string_view line = nl == std::string_view::npos ? v : v.substr(nl + 1);
+  absl::string_view line = nl == absl::string_view::npos ? v : v.substr(nl + 1);
   return std::string(absl::StripAsciiWhitespace(line).substr(0, 200));
 }
 
@@ -46,12 +46,28 @@ KvmProbeResult BootUnderKvm(const KvmProbeOptions& o, const std::string& dir) {
   const std::string console = dir + "/console.log";
   const std::string errors = dir + "/qemu.err";
   std::vector<std::string> argv = {
-      o.qemu_path, "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
-      "-machine", o.machine + ",accel=kvm", "-cpu", o.cpu_model, "-m", "128M", "-smp", "1",
-      "-kernel", o.kernel_path, "-initrd", o.initrd_path,
+      o.qemu_path,
+      "-nodefaults",
+      "-no-user-config",
+      "-display",
+      "none",
+      "-no-reboot",
+      "-machine",
+      o.machine + ",accel=kvm",
+      "-cpu",
+      o.cpu_model,
+      "-m",
+      "128M",
+      "-smp",
+      "1",
+      "-kernel",
+      o.kernel_path,
+      "-initrd",
+      o.initrd_path,
       "-append",
       absl::StrFormat("console=ttyS0 panic=-1 rdinit=/bin/busybox -- echo %s", kMarker),
-      "-serial", "file:" + console};
+      "-serial",
+      "file:" + console};
   UniqueFd err(::open(errors.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
   SpawnOptions spawn;
   spawn.stderr_fd = err.get();
@@ -75,9 +91,9 @@ KvmProbeResult BootUnderKvm(const KvmProbeOptions& o, const std::string& dir) {
       text = ReadOrEmpty(console);
       if (text.find(kMarker) != std::string::npos) continue;  // printed as it exited
       std::string why = LastLine(ReadOrEmpty(errors));
-      r.reason = absl::StrFormat("qemu -accel kvm exited with %d before the guest's userspace: %s",
-                                 ExitCodeFromWaitStatus(*exited),
-                                 why.empty() ? LastLine(text) : why);
+      r.reason =
+          absl::StrFormat("qemu -accel kvm exited with %d before the guest's userspace: %s",
+                          ExitCodeFromWaitStatus(*exited), why.empty() ? LastLine(text) : why);
       break;
     }
     if (absl::Now() - start > o.timeout) {
@@ -99,7 +115,7 @@ KvmProbeResult BootUnderKvm(const KvmProbeOptions& o, const std::string& dir) {
 
 absl::StatusOr<std::string> HostBootId() {
   ASSIGN_OR_RETURN(std::string id, ReadSmallFile("/proc/sys/kernel/random/boot_id", 128));
-  return std::string(absl::StripAsciiWhitespace(id));
+  return std::string(absl::StripAsciiWhitespace(absl::string_view(id)));
 }
 
 absl::Status CheckKvmDevice(const std::string& device) {
@@ -117,7 +133,7 @@ absl::Status CheckKvmDevice(const std::string& device) {
 
 absl::StatusOr<KvmProbeResult> ProbeKvm(const KvmProbeOptions& o) {
   ASSIGN_OR_RETURN(std::string boot_id, HostBootId());
-  json key = {{"boot_id", boot_id},     {"qemu", o.qemu_path},  {"kernel", o.kernel_path},
+  json key = {{"boot_id", boot_id},      {"qemu", o.qemu_path},  {"kernel", o.kernel_path},
               {"initrd", o.initrd_path}, {"machine", o.machine}, {"cpu", o.cpu_model}};
   if (!o.cache_path.empty()) {
     json cached = json::parse(ReadOrEmpty(o.cache_path), nullptr, false);
@@ -145,15 +161,18 @@ absl::StatusOr<KvmProbeResult> ProbeKvm(const KvmProbeOptions& o) {
     std::error_code ec;
     std::filesystem::remove_all(tmpl, ec);
   }
-  SPDLOG_INFO("op=kvm_probe usable={} ms={} reason=\"{}\"", r.usable,
-              absl::ToInt64Milliseconds(r.took), r.reason);
+  spdlog::info("op=kvm_probe usable={} ms={} reason=\"{}\"", r.usable,
+               absl::ToInt64Milliseconds(r.took), r.reason);
   if (!o.cache_path.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(std::filesystem::path(o.cache_path).parent_path(), ec);
-    json record = {{"key", key}, {"usable", r.usable}, {"reason", r.reason},
+    json record = {{"key", key},
+                   {"usable", r.usable},
+                   {"reason", r.reason},
                    {"took_ms", absl::ToInt64Milliseconds(r.took)}};
     absl::Status saved = WriteFileAtomically(o.cache_path, record.dump(2) + "\n", 0644);
-    if (!saved.ok()) SPDLOG_WARN("op=kvm_probe cache={} error=\"{}\"", o.cache_path, saved.message());
+    if (!saved.ok())
+      spdlog::warn("op=kvm_probe cache={} error=\"{}\"", o.cache_path, saved.message());
   }
   return r;
 }

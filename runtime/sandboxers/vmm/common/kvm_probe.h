@@ -27,8 +27,8 @@ struct KvmProbeOptions {
 
 struct KvmProbeResult {
   bool usable = false;
-  std::string reason;      // why not, or what worked ("guest userspace in 412ms")
-  absl::Duration took;     // of the probe itself (zero when cached)
+  std::string reason;   // why not, or what worked ("guest userspace in 412ms")
+  absl::Duration took;  // of the probe itself (zero when cached)
   bool from_cache = false;
 };
 

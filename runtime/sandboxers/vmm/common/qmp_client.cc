@@ -41,8 +41,9 @@ class LineReader {
       if (buf_.size() > kMaxQmpLine) return absl::DataLossError("QMP: greeting line too long");
       absl::Duration left = deadline - absl::Now();
       if (left <= absl::ZeroDuration()) {
-        return absl::DeadlineExceededError("QMP: no greeting or capabilities reply in time "
-                                           "(is another client connected?)");
+        return absl::DeadlineExceededError(
+            "QMP: no greeting or capabilities reply in time "
+            "(is another client connected?)");
       }
       pollfd p{fd_, POLLIN, 0};
       int r = ::poll(&p, 1, static_cast<int>(absl::ToInt64Milliseconds(left)) + 1);
@@ -139,8 +140,7 @@ absl::StatusOr<std::unique_ptr<QmpClient>> QmpClient::Connect(const std::string&
     if (options.keep_trying) RETURN_IF_ERROR(options.keep_trying());
     if (absl::Now() >= deadline) {
       return absl::DeadlineExceededError(
-          absl::StrFormat("QMP socket %s did not accept in time: %s", socket_path,
-                          last.message()));
+          absl::StrFormat("QMP socket %s did not accept in time: %s", socket_path, last.message()));
     }
     absl::SleepFor(absl::Milliseconds(10));
   }

@@ -17,9 +17,7 @@ namespace {
 
 using nlohmann::json;
 
-std::string Dump(const json& j) {
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
-}
+std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 absl::Time EventTime(const json& event) {
   auto ts = event.find("timestamp");
@@ -68,9 +66,9 @@ void QmpConnection::ReadNext() {
           } else if (ec == boost::asio::error::not_found) {
             self->CloseNow(absl::DataLossError("QMP: line over the size limit"), false);
           } else {
-            self->CloseNow(absl::UnavailableError(
-                               absl::StrFormat("QMP: read failed: %s", ec.message())),
-                           false);
+            self->CloseNow(
+                absl::UnavailableError(absl::StrFormat("QMP: read failed: %s", ec.message())),
+                false);
           }
           return;
         }
@@ -121,8 +119,7 @@ void QmpConnection::Complete(uint64_t id, absl::StatusOr<json> result) {
   done(std::move(result));
 }
 
-void QmpConnection::Submit(std::string command, json msg, absl::Duration timeout,
-                           Callback done) {
+void QmpConnection::Submit(std::string command, json msg, absl::Duration timeout, Callback done) {
   boost::asio::post(io_, [self = shared_from_this(), command = std::move(command),
                           msg = std::move(msg), timeout, done = std::move(done)]() mutable {
     if (!self->IsOpen()) {
@@ -137,9 +134,9 @@ void QmpConnection::Submit(std::string command, json msg, absl::Duration timeout
                        timeout](const boost::system::error_code& ec) {
       auto conn = weak.lock();
       if (ec || !conn) return;
-      conn->Complete(id, absl::DeadlineExceededError(absl::StrFormat(
-                             "QMP %s: no reply within %s", command,
-                             absl::FormatDuration(timeout))));
+      conn->Complete(
+          id, absl::DeadlineExceededError(absl::StrFormat("QMP %s: no reply within %s", command,
+                                                          absl::FormatDuration(timeout))));
     });
     self->pending_[id] = Pending{command, std::move(done), std::move(timer)};
     self->out_.push_back(Dump(msg) + "\n");
@@ -156,9 +153,9 @@ void QmpConnection::WriteNext() {
         self->writing_ = false;
         if (!self->IsOpen()) return;
         if (ec) {
-          self->CloseNow(absl::UnavailableError(
-                             absl::StrFormat("QMP: write failed: %s", ec.message())),
-                         false);
+          self->CloseNow(
+              absl::UnavailableError(absl::StrFormat("QMP: write failed: %s", ec.message())),
+              false);
           return;
         }
         self->out_.pop_front();

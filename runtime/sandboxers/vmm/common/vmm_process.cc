@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -46,6 +47,34 @@ absl::StatusOr<ChildProcess> SpawnInNetns(const std::string& netns_path,
   spawner.join();
   return result;
 }
+
+// Children whose VmmProcess was destroyed while they ran. ChildProcess would kill them
+// when destroyed, but a VM must outlive its handle (and the daemon) to be recovered, so
+// they are kept here, never destroyed: an Attach in this process adopts its child back
+// (its exact wait status stays known), and leak checkers see them as reachable.
+class DetachedChildren {
+ public:
+  static DetachedChildren& Get() {
+    static auto* registry = new DetachedChildren();
+    return *registry;
+  }
+  void Put(std::unique_ptr<ChildProcess> child) {
+    std::lock_guard<std::mutex> lock(mu_);
+    children_[child->pid()] = std::move(child);
+  }
+  std::unique_ptr<ChildProcess> Take(pid_t pid) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = children_.find(pid);
+    if (it == children_.end()) return nullptr;
+    std::unique_ptr<ChildProcess> child = std::move(it->second);
+    children_.erase(it);
+    return child;
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<pid_t, std::unique_ptr<ChildProcess>> children_;
+};
 
 }  // namespace
 
@@ -94,10 +123,22 @@ absl::StatusOr<std::unique_ptr<VmmProcess>> VmmProcess::Spawn(boost::asio::io_co
 
 absl::StatusOr<std::unique_ptr<VmmProcess>> VmmProcess::Attach(boost::asio::io_context& io,
                                                                const ProcessIdentity& id) {
-  ASSIGN_OR_RETURN(UniqueFd pidfd, OpenPidfd(id));
+  std::unique_ptr<ChildProcess> child = DetachedChildren::Get().Take(id.pid);
+  auto pidfd = OpenPidfd(id);
+  if (!pidfd.ok()) {
+    if (child) {
+      if (IdentifyProcess(id.pid).ok()) {
+        DetachedChildren::Get().Put(std::move(child));  // alive, but not `id`: keep it
+      } else {
+        (void)child->Wait();  // our exited child: reap it, no zombie
+      }
+    }
+    return pidfd.status();
+  }
   auto state = std::make_shared<State>(io);
-  state->raw_pidfd = pidfd.get();
-  state->pidfd.assign(pidfd.Release());
+  state->child = std::move(child);
+  state->raw_pidfd = pidfd->get();
+  state->pidfd.assign(pidfd->Release());
   auto process = std::unique_ptr<VmmProcess>(new VmmProcess(std::move(state), id));
   process->Watch();
   return process;
@@ -106,27 +147,26 @@ absl::StatusOr<std::unique_ptr<VmmProcess>> VmmProcess::Attach(boost::asio::io_c
 void VmmProcess::Watch() {
   boost::asio::post(state_->io, [state = state_] {
     // A pidfd becomes readable when the process exits.
-    state->pidfd.async_wait(
-        boost::asio::posix::stream_descriptor::wait_read,
-        [state](const boost::system::error_code& ec) {
-          if (ec) return;  // cancelled: detached
-          ExitCallback callback;
-          Exit exit;
-          {
-            std::lock_guard<std::mutex> lock(state->mu);
-            if (state->detached) return;
-            exit.at = absl::Now();
-            if (state->child) {
-              auto status = state->child->WaitFor(std::chrono::milliseconds(0));
-              if (status.ok()) exit.wait_status = *status;
-            }
-            state->exit = exit;
-            callback = std::move(state->callback);
-            state->callback = nullptr;
-          }
-          state->cv.notify_all();
-          if (callback) callback(exit);
-        });
+    state->pidfd.async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                            [state](const boost::system::error_code& ec) {
+                              if (ec) return;  // cancelled: detached
+                              ExitCallback callback;
+                              Exit exit;
+                              {
+                                std::lock_guard<std::mutex> lock(state->mu);
+                                if (state->detached) return;
+                                exit.at = absl::Now();
+                                if (state->child) {
+                                  auto status = state->child->WaitFor(std::chrono::milliseconds(0));
+                                  if (status.ok()) exit.wait_status = *status;
+                                }
+                                state->exit = exit;
+                                callback = std::move(state->callback);
+                                state->callback = nullptr;
+                              }
+                              state->cv.notify_all();
+                              if (callback) callback(exit);
+                            });
   });
 }
 
@@ -135,10 +175,7 @@ VmmProcess::~VmmProcess() {
     std::lock_guard<std::mutex> lock(state_->mu);
     state_->detached = true;
     state_->callback = nullptr;
-    // ChildProcess kills an unreaped child when destroyed, but a VMM must outlive the
-    // daemon so a restart can reattach: the handle is dropped on purpose (one small
-    // object and its pidfd, once per VM at daemon exit). base has no Release() yet.
-    if (state_->child && !state_->exit) (void)state_->child.release();
+    if (state_->child && !state_->exit) DetachedChildren::Get().Put(std::move(state_->child));
   }
   boost::asio::post(state_->io, [state = state_] {
     boost::system::error_code ignored;
@@ -181,9 +218,8 @@ absl::StatusOr<VmmProcess::Exit> VmmProcess::WaitFor(absl::Duration timeout) {
   std::unique_lock<std::mutex> lock(state_->mu);
   if (!state_->cv.wait_for(lock, absl::ToChronoMilliseconds(timeout),
                            [&] { return state_->exit.has_value(); })) {
-    return absl::DeadlineExceededError(
-        absl::StrFormat("pid %d still running after %s", identity_.pid,
-                        absl::FormatDuration(timeout)));
+    return absl::DeadlineExceededError(absl::StrFormat(
+        "pid %d still running after %s", identity_.pid, absl::FormatDuration(timeout)));
   }
   return *state_->exit;
 }

@@ -41,11 +41,12 @@ class VmmProcess {
 
   static absl::StatusOr<std::unique_ptr<VmmProcess>> Spawn(boost::asio::io_context& io,
                                                            const VmmSpawnParams& params);
-  // NOT_FOUND if `id` is gone or its pid now names another process.
+  // NOT_FOUND if `id` is gone or its pid now names another process. A child this process
+  // spawned and detached is adopted back, so its wait status stays known.
   static absl::StatusOr<std::unique_ptr<VmmProcess>> Attach(boost::asio::io_context& io,
                                                             const ProcessIdentity& id);
   // Detaches: a process still running is left running (the daemon may restart and
-  // reattach); it is never killed here.
+  // reattach, or Attach it again); it is never killed here.
   ~VmmProcess();
   VmmProcess(const VmmProcess&) = delete;
   VmmProcess& operator=(const VmmProcess&) = delete;

@@ -87,8 +87,9 @@ void ScriptedQmpServer::Serve() {
       }
       cv_.notify_all();
       json reply = handler ? handler(args)
-                           : json{{"error", {{"class", "CommandNotFound"},
-                                             {"desc", "The command " + name + " has not been found"}}}};
+                           : json{{"error",
+                                   {{"class", "CommandNotFound"},
+                                    {"desc", "The command " + name + " has not been found"}}}};
       if (reply.is_null()) continue;
       if (msg.contains("id")) reply["id"] = msg["id"];
       SendLine(reply.dump());
