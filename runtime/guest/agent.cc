@@ -136,7 +136,10 @@ absl::Status Agent::OpenChannels() {
       vsock_.push_back(std::move(l));
     }
   }
-  for (int fd : options_.serve_fds) RETURN_IF_ERROR(ServeInheritedFd(server_.get(), fd));
+  for (int fd : options_.serve_fds) {
+    ASSIGN_OR_RETURN(auto relay, ServeInheritedFd(server_.get(), fd));
+    serve_fds_.push_back(std::move(relay));
+  }
   for (const std::string& name : options_.serial) {
     serial_.push_back(std::make_unique<SerialPortServer>(server_.get(), name));
   }
@@ -180,6 +183,7 @@ void Agent::Teardown() {
   // own threads, then what the io thread drives.
   if (server_) (void)server_->Shutdown(std::chrono::seconds(1));
   serial_.clear();
+  serve_fds_.clear();
   vsock_.clear();
   power_button_.reset();
   if (streams_) streams_->RemoveAll();

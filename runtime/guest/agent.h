@@ -70,6 +70,7 @@ class Agent {
   std::unique_ptr<ttrpc::Server> server_;
   std::vector<std::unique_ptr<VsockListener>> vsock_;
   std::vector<std::unique_ptr<SerialPortServer>> serial_;
+  std::vector<std::unique_ptr<HostSessionRelay>> serve_fds_;
   std::unique_ptr<PowerButton> power_button_;
 
   std::mutex mu_;

@@ -92,15 +92,8 @@ absl::StatusOr<std::unique_ptr<VsockListener>> VsockListener::Start(boost::asio:
 VsockListener::~VsockListener() { Close(); }
 void VsockListener::Close() { state_->fd->Close(); }
 
-absl::Status ServeInheritedFd(ttrpc::Server* server, int fd) {
-  if (::fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
-    return ErrnoStatus(errno, "fcntl", absl::StrFormat("--serve-fd %d", fd));
-  }
-  ttrpc::ServeConnectionOptions o;
-  o.on_closed = [fd](const absl::Status& why) {
-    spdlog::info("op=serve-fd fd={} closed=\"{}\"", fd, why.message());
-  };
-  return server->ServeConnection(UniqueFd(fd), std::move(o));
+absl::StatusOr<std::unique_ptr<HostSessionRelay>> ServeInheritedFd(ttrpc::Server* server, int fd) {
+  return HostSessionRelay::Start(server, UniqueFd(fd), absl::StrFormat("serve-fd:%d", fd));
 }
 
 absl::StatusOr<std::string> FindVirtioPort(std::string_view name, const std::string& sysfs,

@@ -19,6 +19,7 @@
 
 #include "absl/status/statusor.h"
 #include "runtime/base/unique_fd.h"
+#include "runtime/guest/host_session_relay.h"
 #include "runtime/ttrpc/server.h"
 
 namespace kuasar::guest {
@@ -38,8 +39,10 @@ class VsockListener {
   std::shared_ptr<State> state_;
 };
 
-// Serves an inherited, already-connected stream (--serve-fd): once.
-absl::Status ServeInheritedFd(ttrpc::Server* server, int fd);
+// Serves an inherited, already-connected stream (--serve-fd) until it closes, through a
+// HostSessionRelay: the fake VMM's virtio-serial stream outlives host connections, so a
+// host client that starts over (a restarted sandboxer) gets a fresh ttrpc connection.
+absl::StatusOr<std::unique_ptr<HostSessionRelay>> ServeInheritedFd(ttrpc::Server* server, int fd);
 
 // The /dev node of the virtio-serial port called `name` (/sys/class/virtio-ports/*/name).
 absl::StatusOr<std::string> FindVirtioPort(std::string_view name,

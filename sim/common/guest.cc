@@ -252,7 +252,7 @@ void Guest::KillAgent() {
 
 void Guest::DropChannel() {
   spdlog::warn("op=fault drop_channel");
-  if (serial_ != nullptr) serial_->DetachGuest();
+  if (serial_ != nullptr) serial_->DropBoth();
   if (vsock_ != nullptr) vsock_->DropAll();
 }
 

@@ -164,8 +164,10 @@ absl::StatusOr<MachineLayout> BuildMachineLayout(QmpDialect dialect, const QemuC
                        absl::StrFormat("Property '%s.chardev' can't find value '%s'", drv, ch));
         }
         if (sockets.count(ch) && drv == "virtserialport") {
-          if (d.Get("name").value_or("") == agent.serial_port_name)
+          if (d.Get("name").value_or("") == agent.serial_port_name) {
             l.agent_socket = sockets[ch].path;
+            l.agent_port_id = d.Get("id").value_or("");
+          }
           if (first_port_socket.empty()) first_port_socket = sockets[ch].path;
         }
       }

@@ -34,6 +34,7 @@ struct MachineLayout {
   std::vector<SocketEndpoint> qmp;
   std::vector<SocketEndpoint> chardev_sockets;         // not used as QMP monitors
   std::string agent_socket;                            // path of the agent port's chardev, or ""
+  std::string agent_port_id;                           // its virtserialport's -device id, or ""
   std::vector<std::pair<std::string, OJson>> devices;  // id, properties
   std::vector<std::string> shares;                     // "tag=path"
 };

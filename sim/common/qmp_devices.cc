@@ -69,6 +69,7 @@ constexpr const char* kCommands[] = {"qmp_capabilities",
                                      "balloon",
                                      "query-balloon",
                                      "query-commands",
+                                     "query-chardev",
                                      "human-monitor-command",
                                      "kuasar-faults"};
 
@@ -242,6 +243,19 @@ QmpResult QmpMachine::Devices(QmpSession& session, const std::string& cmd, const
   if (cmd == "query-commands") {
     OJson list = OJson::array();
     for (const char* c : kCommands) list.push_back({{"name", c}});
+    return QmpResult::Ok(list);
+  }
+  if (cmd == "query-chardev" && config_.dialect == QmpDialect::kQemu) {
+    // "frontend-open": a virtserialport's guest has the port open (QEMU sets it with
+    // VSERPORT_CHANGE), so a client that connected late learns the state.
+    OJson list = OJson::array();
+    for (const auto& [id, args] : chardevs_) {
+      std::string path = args.value("path", "");
+      list.push_back(
+          {{"frontend-open", chardev_open_ ? chardev_open_(id) : false},
+           {"filename", path.empty() ? "null" : "disconnected:unix:" + path + ",server=on"},
+           {"label", id}});
+    }
     return QmpResult::Ok(list);
   }
   if (cmd == "human-monitor-command") {

@@ -35,6 +35,10 @@ void QmpMachine::AddColdDevice(const std::string& id, OJson props) {
   devices_[id.empty() ? absl::StrFormat("#cold%d", auto_id_++) : id] = std::move(props);
 }
 
+void QmpMachine::AddColdChardev(const std::string& id, const std::string& path) {
+  chardevs_[id] = OJson{{"id", id}, {"path", path}};
+}
+
 absl::Status QmpMachine::Start() {
   if (config_.start_paused || booted_once_) return absl::OkStatus();
   booted_once_ = true;

@@ -43,6 +43,12 @@ class QmpMachine {
 
   // A device from the command line (so device_del finds it and device_add sees its id).
   void AddColdDevice(const std::string& id, OJson props);
+  // A socket chardev from the command line (query-chardev lists it), and how to tell
+  // whether its frontend (a virtserialport's guest) has it open.
+  void AddColdChardev(const std::string& id, const std::string& path);
+  void SetChardevOpenProbe(std::function<bool(const std::string& id)> fn) {
+    chardev_open_ = std::move(fn);
+  }
   // Powers the guest on unless -S; a wait=on QMP server calls it on its first client.
   absl::Status Start();
   // The agent exited: SHUTDOWN (guest-shutdown or guest-panic), then exit unless
@@ -69,6 +75,7 @@ class QmpMachine {
   FaultInjector* faults_;
   std::function<void(int)> exit_;
   std::function<void(const OJson&)> broadcast_;
+  std::function<bool(const std::string&)> chardev_open_;
   RunState state_ = RunState::kPrelaunch;
   bool booted_once_ = false;
   std::map<std::string, OJson> devices_, netdevs_, blockdevs_, chardevs_, objects_;

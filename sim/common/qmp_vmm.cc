@@ -70,12 +70,16 @@ int RunQmpVmm(const QmpVmmFlavor& f, const SimConfig& config,
     }
   }
   std::vector<std::unique_ptr<SerialChannel>> channels;
+  SerialChannel* agent_channel = nullptr;
   GuestDetacher detacher{ctx.guest};
   for (const SocketEndpoint& ep : layout->chardev_sockets) {
     auto ch = SerialChannel::Listen(ctx.runtime.io(), ep.path);
     if (!ch.ok())
       return fail(absl::StrFormat("%s: -chardev %s: %s", f.prog, ep.id, ch.status().message()));
-    if (ep.path == layout->agent_socket) ctx.guest.UseSerial(ch->get());
+    if (ep.path == layout->agent_socket) {
+      ctx.guest.UseSerial(ch->get());
+      agent_channel = ch->get();
+    }
     channels.push_back(std::move(*ch));
   }
   if (layout->agent_socket.empty()) {
@@ -94,6 +98,15 @@ int RunQmpVmm(const QmpVmmFlavor& f, const SimConfig& config,
   QmpMachine machine(ctx.runtime.io(), mc, ctx.guest, &ctx.injector,
                      [&](int code) { ctx.runtime.Exit(code); });
   for (const auto& [id, props] : layout->devices) machine.AddColdDevice(id, props);
+  for (const SocketEndpoint& ep : layout->chardev_sockets) machine.AddColdChardev(ep.id, ep.path);
+  machine.SetChardevOpenProbe([&, agent_path = layout->agent_socket](const std::string& id) {
+    for (const SocketEndpoint& ep : layout->chardev_sockets) {
+      if (ep.id == id && agent_channel != nullptr && ep.path == agent_path) {
+        return agent_channel->guest_attached();
+      }
+    }
+    return false;
+  });
   std::vector<std::unique_ptr<QmpServer>> servers;
   machine.SetBroadcast([&](const OJson& ev) {
     for (auto& s : servers) s->Broadcast(ev);
@@ -110,6 +123,20 @@ int RunQmpVmm(const QmpVmmFlavor& f, const SimConfig& config,
       return fail(absl::StrFormat("%s: -qmp unix:%s: %s", f.prog, ep.path, s.status().message()));
     if (ep.wait && waiting == nullptr) waiting = s->get();
     servers.push_back(std::move(*s));
+  }
+  // QEMU (hw/char/virtio-console.c set_guest_connected) reports the guest opening and
+  // closing a port that has an id; StratoVirt has no such event.
+  struct ForgetPortEvents {
+    SerialChannel* ch;
+    ~ForgetPortEvents() {
+      if (ch != nullptr) ch->OnGuestOpenChanged(nullptr);  // before `servers` goes
+    }
+  } forget_port_events{qemu && !layout->agent_port_id.empty() ? agent_channel : nullptr};
+  if (forget_port_events.ch != nullptr) {
+    forget_port_events.ch->OnGuestOpenChanged([&, id = layout->agent_port_id](bool open) {
+      OJson ev = {{"event", "VSERPORT_CHANGE"}, {"data", {{"id", id}, {"open", open}}}};
+      for (auto& s : servers) s->Broadcast(ev);
+    });
   }
   ctx.guest.OnExit([&](const GuestExit& e) { machine.OnGuestExit(e); });
   ctx.runtime.OnTerminate([&](int sig) {

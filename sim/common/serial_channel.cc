@@ -38,6 +38,7 @@ absl::StatusOr<std::unique_ptr<SerialChannel>> SerialChannel::Listen(asio::io_co
 
 SerialChannel::~SerialChannel() {
   *alive_ = false;
+  on_open_ = nullptr;
   boost::system::error_code ec;
   acceptor_.close(ec);
   hup_timer_.cancel();
@@ -107,18 +108,28 @@ absl::StatusOr<UniqueFd> SerialChannel::AttachGuest() {
   DropHostIfHungUp();  // (this accepts the next waiting host, if any)
   KickHost();
   KickGuest();
+  if (on_open_) on_open_(true);
   return UniqueFd(sv[1]);
 }
 
+bool SerialChannel::CloseGuest() {
+  if (!guest_) return false;
+  boost::system::error_code ec;
+  guest_->close(ec);
+  guest_.reset();
+  guest_busy_ = false;
+  return true;
+}
+
 void SerialChannel::DetachGuest() {
-  if (guest_) {
-    boost::system::error_code ec;
-    guest_->close(ec);
-    guest_.reset();
-    guest_busy_ = false;
-  }
-  DropHost();
+  bool was_open = CloseGuest();
   WatchHostHangUp();
+  if (was_open && on_open_) on_open_(false);
+}
+
+void SerialChannel::DropBoth() {
+  DetachGuest();
+  DropHost();
 }
 
 void SerialChannel::SetPaused(bool paused) {
@@ -142,7 +153,8 @@ void SerialChannel::KickHost() {
       return;
     }
     if (!guest_) {
-      host_busy_ = false;  // guest gone mid-read: these bytes are lost with it
+      host_busy_ = false;  // guest gone mid-read: lost with it (QEMU loses its queue too)
+      WatchHostHangUp();
       return;
     }
     auto g = guest_;
@@ -168,12 +180,9 @@ void SerialChannel::KickGuest() {
   g->async_read_some(asio::buffer(*buf), [this, alive = alive_, g, buf](auto ec, size_t n) {
     if (!*alive || g != guest_) return;
     if (ec) {
-      // The agent closed its end: the port is gone until the guest reattaches.
-      boost::system::error_code ignored;
-      guest_->close(ignored);
-      guest_.reset();
-      guest_busy_ = false;
-      WatchHostHangUp();
+      // The agent closed its end: the port is closed until the guest reattaches; the
+      // host connection stays.
+      DetachGuest();
       return;
     }
     if (!host_) {

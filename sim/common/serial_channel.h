@@ -2,18 +2,21 @@
 // + `-device virtserialport`), as the agent channel of QEMU and StratoVirt here (no
 // vhost-vsock). The host side is the unix socket: one connection at a time, as QEMU
 // serves it; later connections wait in the backlog until the current one leaves. The
-// guest side is one byte stream for the life of the guest: the agent gets one end of a
-// socketpair (vmm-task --serve-fd). Host bytes wait (the host's writes block) while no
-// guest is attached or the VM is paused; a host that hangs up meanwhile is noticed (as
-// QEMU's chardev watches for HUP) and its unread bytes are discarded, so a client that
-// retries while the guest boots leaves nothing stale for the agent. Guest bytes written
-// while no host is connected are dropped. One io_context thread.
+// host connection is independent of the guest: it stays open while the guest boots,
+// reboots or closes its port (QEMU's chardev only stops reading it: the host's bytes
+// wait). The guest side is one byte stream per guest session: the agent gets one end of
+// a socketpair (vmm-task --serve-fd). Host bytes wait while no guest is attached or the
+// VM is paused; a host that hangs up meanwhile is noticed (as QEMU's chardev watches for
+// HUP) and its unread bytes are discarded, so a client that retries while the guest
+// boots leaves nothing stale for the agent. Guest bytes wait while no host is connected
+// (a real guest's port write blocks then). One io_context thread.
 #pragma once
 
 #include <array>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -30,11 +33,15 @@ class SerialChannel {
                                                                const std::string& path);
   ~SerialChannel();  // closes everything and unlinks the socket
 
-  // A (re)booted guest: a fresh socketpair; returns the end for the agent.
+  // A (re)booted guest opens the port: a fresh socketpair; returns the end for the agent.
   absl::StatusOr<UniqueFd> AttachGuest();
-  // The guest side goes away (guest down, or the "drop channel" fault); the host
-  // connection is closed too.
+  // The guest side goes away (guest down or reset); the host connection stays.
   void DetachGuest();
+  // The "drop channel" fault: the guest side and the host connection both go.
+  void DropBoth();
+  // Runs with true when a guest opens the port and false when it closes it (detached, or
+  // the agent closed its end): QEMU's VSERPORT_CHANGE. Not run from the destructor.
+  void OnGuestOpenChanged(std::function<void(bool open)> fn) { on_open_ = std::move(fn); }
   void SetPaused(bool paused);
   bool host_connected() const { return host_ != nullptr; }
   bool guest_attached() const { return guest_ != nullptr; }
@@ -47,6 +54,8 @@ class SerialChannel {
   void DropHost();
   void KickHost();
   void KickGuest();
+  // Closes the guest side; true if one was attached.
+  bool CloseGuest();
   // While the host's bytes are not being read: drop it if it hung up.
   bool DropHostIfHungUp();
   void WatchHostHangUp();
@@ -60,6 +69,7 @@ class SerialChannel {
   bool accepting_ = false;
   bool host_busy_ = false, guest_busy_ = false;
   bool paused_ = false;
+  std::function<void(bool)> on_open_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -1,6 +1,7 @@
 // The QEMU personality as a process: QMP over its socket, the agent over the
 // virtio-serial chardev socket, -S/cont, powerdown and quit, -daemonize, and errors.
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -76,6 +77,43 @@ class QemuVmmTest : public ::testing::Test {
   }
   TempDir dir_{"simqemu"};
 };
+
+// As QEMU: the chardev connection does not depend on the guest's port. A host that
+// connects before the guest opened the port keeps its connection (its bytes wait), and
+// stays connected across a guest reset; VSERPORT_CHANGE (hw/char/virtio-console.c
+// set_guest_connected) reports the port's -device id opening and closing.
+TEST_F(QemuVmmTest, HostConnectionOutlivesTheGuestPortAndVserportChangeReportsIt) {
+  auto vmm = Start(Args({"-S"}));
+  ASSERT_OK(vmm);
+  auto qmp = QmpClient::Connect(Qmp());
+  ASSERT_OK(qmp);
+  ASSERT_OK(qmp->Negotiate());
+  auto host = testing::ConnectUnix(Agent());
+  ASSERT_OK(host);
+  ASSERT_EQ(::send(host->get(), "!pid\n", 5, MSG_NOSIGNAL), 5);  // waits: no guest yet
+  ASSERT_OK(qmp->Execute("cont"));
+  auto opened = qmp->WaitEvent("VSERPORT_CHANGE");
+  ASSERT_OK(opened);
+  EXPECT_EQ((*opened)["data"], json({{"id", "channel0"}, {"open", true}}));
+  std::string first = testing::RoundTrip(host->get(), "", 6, 3000);
+  EXPECT_EQ(first.rfind("pid=", 0), 0u) << first << vmm->Log();
+  // A client that missed the event: query-chardev's frontend-open.
+  auto chardevs = qmp->Execute("query-chardev");
+  ASSERT_OK(chardevs);
+  ASSERT_EQ((*chardevs)["return"].size(), 1u);
+  EXPECT_EQ((*chardevs)["return"][0]["label"], "agent");
+  EXPECT_EQ((*chardevs)["return"][0]["frontend-open"], true);
+
+  ASSERT_OK(qmp->Execute("system_reset"));
+  auto closed = qmp->WaitEvent("VSERPORT_CHANGE");
+  ASSERT_OK(closed);
+  EXPECT_EQ((*closed)["data"], json({{"id", "channel0"}, {"open", false}}));
+  auto reopened = qmp->WaitEvent("VSERPORT_CHANGE");
+  ASSERT_OK(reopened);
+  EXPECT_EQ((*reopened)["data"]["open"], true);
+  std::string again = testing::RoundTrip(host->get(), "!pid\n", 6, 3000);
+  EXPECT_EQ(again.rfind("pid=", 0), 0u) << again << vmm->Log();
+}
 
 TEST_F(QemuVmmTest, QmpLifecycleAndTheAgentOverVirtioSerial) {
   auto vmm = Start(Args());

@@ -1,9 +1,12 @@
 // The StratoVirt personality as a process, started the way Kuasar's StratoVirt driver
 // starts it (config.rs test_stratovirt_params), plus the agent's virtio-serial port.
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
+#include <chrono>
 #include <fstream>
+#include <thread>
 
 #include "runtime/base/status_matchers.h"
 #include "runtime/base/temp_dir.h"
@@ -99,6 +102,38 @@ TEST_F(StratoVirtVmmTest, KuasarCommandLineDaemonizesAndServes) {
   std::ifstream log(dir_.Sub("sv.log"));
   std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
   EXPECT_NE(text.find("op=agent-start"), std::string::npos);  // -D keeps the log
+}
+
+// The driver dials agent.sock once the VM runs, which may be before the guest opened its
+// port (StratoVirt has no port event): that connection must stay up, its bytes waiting
+// for the guest, and survive a guest reset, as StratoVirt's chardev keeps it.
+TEST_F(StratoVirtVmmTest, AHostConnectedBeforeTheGuestBootsIsServedAndKept) {
+  FakeVmmOptions o;
+  o.personality = "stratovirt";
+  o.args = KuasarArgs(false);
+  o.args.push_back("-S");
+  o.wait_socket = Qmp();
+  o.log_file = dir_.Sub("out.log");
+  auto vmm = FakeVmmProcess::Start(o);
+  ASSERT_OK(vmm);
+  auto qmp = QmpClient::Connect(Qmp());
+  ASSERT_OK(qmp);
+  auto host = testing::ConnectUnix(Agent());
+  ASSERT_OK(host);
+  ASSERT_EQ(::send(host->get(), "!pid\n", 5, MSG_NOSIGNAL), 5);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // no guest: bytes wait
+  ASSERT_OK(qmp->Execute("cont"));
+  std::string first = testing::RoundTrip(host->get(), "", 6, 3000);
+  EXPECT_EQ(first.rfind("pid=", 0), 0u) << first << vmm->Log();
+  ASSERT_OK(qmp->Execute("system_reset"));
+  std::string again;
+  EXPECT_TRUE(testing::WaitUntil(
+      [&] {
+        again = testing::RoundTrip(host->get(), "!pid\n", 6, 500);
+        return again.rfind("pid=", 0) == 0;
+      },
+      5000))
+      << again << vmm->Log();
 }
 
 TEST_F(StratoVirtVmmTest, ErrorsAndALeftoverSocket) {

@@ -224,11 +224,11 @@ absl::StatusOr<std::vector<std::string>> BuildQemuCommandLine(const QemuConfig& 
   Add(argv, "-mon", "chardev=qmp0,mode=control");
   Add(argv, "-device", "virtio-serial-pci,id=vserial0");
   Add(argv, "-chardev",
-      absl::StrFormat("socket,id=agent0,path=%s,server=on,wait=off",
+      absl::StrFormat("socket,id=%s,path=%s,server=on,wait=off", kAgentChardevId,
                       QemuOptValue(paths.agent_socket)));
   Add(argv, "-device",
-      absl::StrFormat("virtserialport,bus=vserial0.0,chardev=agent0,name=%s,id=%s", kAgentPortName,
-                      kAgentPortId));
+      absl::StrFormat("virtserialport,bus=vserial0.0,chardev=%s,name=%s,id=%s", kAgentChardevId,
+                      kAgentPortName, kAgentPortId));
   if (vm.shared_dir) RETURN_IF_ERROR(AddShare(config, *vm.shared_dir, paths, argv));
   for (const NetDevice& net : vm.nets) RETURN_IF_ERROR(AddNet(net, accel, argv));
   for (const DiskDevice& disk : vm.disks) RETURN_IF_ERROR(AddDisk(disk, argv));

@@ -29,6 +29,7 @@ struct QemuPaths {
 
 inline constexpr std::string_view kAgentPortName = "agent.channel.0";
 inline constexpr std::string_view kAgentPortId = "agent-channel0";
+inline constexpr std::string_view kAgentChardevId = "agent0";  // the port's socket chardev
 
 // `accel` must be resolved (kKvm or kTcg).
 absl::StatusOr<std::vector<std::string>> BuildQemuCommandLine(const QemuConfig& config,

@@ -154,6 +154,20 @@ absl::Status QemuHypervisor::Launch() {
       st = absl::InternalError(absl::StrFormat("QEMU status is %s", status->dump()));
     }
   }
+  if (st.ok()) {
+    // A guest that opened the port before QMP connected sent its VSERPORT_CHANGE to
+    // nobody; query-chardev's frontend-open (set with that event) tells.
+    auto chardevs = Qmp("query-chardev", nullptr);
+    if (chardevs.ok() && chardevs->is_array()) {
+      for (const json& c : *chardevs) {
+        if (c.is_object() && c.value("label", "") == kAgentChardevId &&
+            c.value("frontend-open", false)) {
+          std::lock_guard<std::mutex> lock(shared_->mu);
+          shared_->agent_open = true;
+        }
+      }
+    }
+  }
   if (!st.ok()) {
     // QEMU refusing its command line closes QMP under us: say so rather than "reset".
     if (auto early = qemu_->WaitFor(absl::Milliseconds(200)); early.ok()) {
