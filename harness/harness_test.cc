@@ -103,5 +103,18 @@ TEST(ReportTest, RoundTripsAndSummarizes) {
   ASSERT_OK(WritePlots({a, b}, dir.path()));
 }
 
+TEST(ReportTest, ComparesEachSandboxerWithItsBaselineAndSaysWhichTargetsAreMet) {
+  // Serial: 4x faster and 10 KiB/pod meets both; the runc pair is 2x and 100 KiB/pod.
+  RunResult vmm = Fake("kuasar-vmm", 100, 10), shim = Fake("vmm-shim", 400, 8000);
+  RunResult runc = Fake("kuasar-runc", 200, 100), rshim = Fake("runc-shim", 400, 4000);
+  std::string md = MarkdownSummary({vmm, shim, runc, rshim});
+  EXPECT_THAT(md, HasSubstr("| kuasar-vmm vs vmm-shim | 3.97 |"));
+  EXPECT_THAT(md, HasSubstr("serial P50 >= 3x: met; PSS < 64 KiB/pod: met"));
+  EXPECT_THAT(md, HasSubstr("| kuasar-runc vs runc-shim | 2.00 |"));
+  EXPECT_THAT(md, HasSubstr("serial P50 >= 3x: NOT met; PSS < 64 KiB/pod: NOT met"));
+  // A target without its baseline in the run gets no comparison row.
+  EXPECT_THAT(MarkdownSummary({vmm}), ::testing::Not(HasSubstr("vs vmm-shim")));
+}
+
 }  // namespace
 }  // namespace kuasar::harness

@@ -123,6 +123,51 @@ double ManagementKiBPerPod(const RunResult& run) {
   return (n < 2 || den == 0) ? 0 : (n * sxy - sx * sy) / den;
 }
 
+namespace {
+
+// The one-shim-per-pod baseline each kuasar sandboxer is measured against.
+std::string BaselineOf(const std::string& target) {
+  if (target == "kuasar-vmm") return "vmm-shim";
+  if (target == "kuasar-runc") return "runc-shim";
+  return "";
+}
+
+std::string Verdict(bool met) { return met ? "met" : "NOT met"; }
+
+// Ratios of each kuasar target against its baseline in the same run, with the targets of
+// docs/SPECIFICATION.md (serial P50 >= 3x, parallel wall >= 2.5x, sandboxer PSS growth
+// < 64 KiB per pod).
+std::string Comparison(const std::string& scenario, const std::vector<const RunResult*>& list) {
+  std::string md;
+  for (const RunResult* r : list) {
+    std::string base_name = BaselineOf(r->target);
+    const RunResult* base = nullptr;
+    for (const RunResult* b : list) {
+      if (b->target == base_name) base = b;
+    }
+    if (base == nullptr) continue;
+    if (md.empty()) {
+      md += "| " + scenario + ": target vs baseline | startup P50 x faster | wall x faster | "
+            "mgmt KiB/pod (ours / baseline) | verdicts |\n|---|---|---|---|---|\n";
+    }
+    double p50 = Summarize(Startup(*r)).p50, bp50 = Summarize(Startup(*base)).p50;
+    double sp = p50 > 0 ? bp50 / p50 : 0, wall = r->wall_ms > 0 ? base->wall_ms / r->wall_ms : 0;
+    double ours = ManagementKiBPerPod(*r), theirs = ManagementKiBPerPod(*base);
+    std::string verdicts;
+    if (r->scenario.mode == StartMode::kSerial) {
+      verdicts += "serial P50 >= 3x: " + Verdict(sp >= 3.0);
+    } else {
+      verdicts += "parallel wall >= 2.5x: " + Verdict(wall >= 2.5);
+    }
+    verdicts += "; PSS < 64 KiB/pod: " + Verdict(ours < 64.0);
+    md += absl::StrFormat("| %s vs %s | %.2f | %.2f | %.1f / %.1f | %s |\n", r->target, base->target,
+                          sp, wall, ours, theirs, verdicts);
+  }
+  return md.empty() ? md : md + "\n";
+}
+
+}  // namespace
+
 std::string MarkdownSummary(const std::vector<RunResult>& runs) {
   std::map<std::string, std::vector<const RunResult*>> by_scenario;
   for (const auto& r : runs) by_scenario[r.scenario.name].push_back(&r);
@@ -143,7 +188,7 @@ std::string MarkdownSummary(const std::vector<RunResult>& runs) {
           last ? last->management.pss_kib / 1024.0 : 0, ManagementKiBPerPod(*r),
           last ? last->per_pod.pss_kib / 1024.0 : 0);
     }
-    md += "\n";
+    md += "\n" + Comparison(name, list);
   }
   return md;
 }

@@ -180,6 +180,20 @@ def backend_config(kind: str, backend: Optional[str], fake_vmm: bool,
             if not link.exists():
                 link.symlink_to(fake)
             cfg["hypervisor"]["path"] = str(link)
+            # The fake reads neither file, but the drivers check they are there; its guest
+            # shares the host's filesystem (docs/vmm.md).
+            for name in ("vmlinuz", "initrd"):
+                (work_dir / "vmm" / name).touch()
+            cfg["hypervisor"]["kernel_path"] = str(work_dir / "vmm" / "vmlinuz")
+            cfg["hypervisor"]["initrd_path"] = str(work_dir / "vmm" / "initrd")
+            if backend == "qemu":
+                cfg["hypervisor"]["accel"] = "tcg"
+            cfg["vmm"] = {"guest_sees_host_paths": True}
+        else:
+            guest = (paths.build_dir() or pathlib.Path("/nonexistent")) / "guest"
+            if (guest / "vmlinuz").exists() and (guest / "initramfs.img").exists():
+                cfg["hypervisor"]["kernel_path"] = str(guest / "vmlinuz")
+                cfg["hypervisor"]["initrd_path"] = str(guest / "initramfs.img")
     elif kind == "wasm" and backend:
         cfg["wasm"] = {"engine": backend}
     elif backend and kind != "vmm":

@@ -126,6 +126,36 @@ int OciSpec::DropJoinedNamespaces() {
   return dropped;
 }
 
+bool OciSpec::JoinsNamespace(std::string_view type) const {
+  if (!doc_.contains("linux") || !doc_["linux"].contains("namespaces")) return false;
+  const auto& ns = doc_["linux"]["namespaces"];
+  if (!ns.is_array()) return false;
+  for (const auto& n : ns) {
+    if (n.is_object() && n.value("type", "") == type && n.contains("path") &&
+        n["path"].is_string() && !n["path"].get<std::string>().empty()) {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::map<std::string, std::string> OciSpec::TakeSysctls(std::string_view prefix) {
+  std::map<std::string, std::string> taken;
+  if (!doc_.contains("linux") || !doc_["linux"].is_object()) return taken;
+  auto& linux = doc_["linux"];
+  if (!linux.contains("sysctl") || !linux["sysctl"].is_object()) return taken;
+  auto& sysctl = linux["sysctl"];
+  for (auto it = sysctl.begin(); it != sysctl.end();) {
+    if (it.key().starts_with(prefix) && it.value().is_string()) {
+      taken[it.key()] = it.value().get<std::string>();
+      it = sysctl.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return taken;
+}
+
 void OciSpec::AddBindMount(const std::string& source, const std::string& destination,
                            bool read_only) {
   if (HasMountAt(destination)) return;

@@ -3,6 +3,7 @@
 // errors that name the field; everything else in the document is kept as is.
 #pragma once
 
+#include <map>
 #include <string>
 #include <string_view>
 
@@ -28,6 +29,10 @@ class OciSpec {
   // Removes linux.namespaces entries that join an existing namespace by path; returns how
   // many were removed.
   int DropJoinedNamespaces();
+  // True if linux.namespaces joins a `type` ("network", ...) namespace by path.
+  bool JoinsNamespace(std::string_view type) const;
+  // Removes the linux.sysctl entries whose key starts with `prefix`; returns them.
+  std::map<std::string, std::string> TakeSysctls(std::string_view prefix);
   // Appends a bind mount (rbind, plus "ro" when read_only) unless one targets `destination`.
   void AddBindMount(const std::string& source, const std::string& destination, bool read_only);
 

@@ -39,6 +39,20 @@ TEST(OciSpecTest, DropsNamespacesJoinedByPath) {
   EXPECT_EQ(s->DropJoinedNamespaces(), 0);
 }
 
+TEST(OciSpecTest, TakesNetSysctlsOfAJoinedNetworkNamespace) {
+  auto s = OciSpec::Parse(R"({"ociVersion":"1.1.0","linux":{
+      "namespaces":[{"type":"network","path":"/var/run/netns/cni-1"},{"type":"pid"}],
+      "sysctl":{"net.ipv4.ip_unprivileged_port_start":"0","kernel.shmmax":"1"}}})");
+  ASSERT_OK(s);
+  EXPECT_TRUE(s->JoinsNamespace("network"));
+  EXPECT_FALSE(s->JoinsNamespace("pid"));
+  auto net = s->TakeSysctls("net.");
+  ASSERT_EQ(net.size(), 1u);
+  EXPECT_EQ(net["net.ipv4.ip_unprivileged_port_start"], "0");
+  EXPECT_EQ(s->doc()["linux"]["sysctl"].size(), 1u);
+  EXPECT_TRUE(s->TakeSysctls("net.").empty());
+}
+
 TEST(OciSpecTest, RejectsMalformedShapesNamingTheField) {
   EXPECT_THAT(OciSpec::Parse("not json"), StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(OciSpec::Parse("[]"), StatusIs(absl::StatusCode::kInvalidArgument));

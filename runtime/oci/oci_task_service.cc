@@ -1,7 +1,12 @@
 #include "runtime/oci/oci_task_service.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -12,11 +17,30 @@
 #include "runtime/base/id_check.h"
 #include "runtime/base/logging.h"
 #include "runtime/base/status_macros.h"
+#include "runtime/base/unique_fd.h"
 #include "runtime/oci/oci_spec.h"
 #include "runtime/oci/rootfs_mount.h"
 
 namespace kuasar {
 namespace {
+
+// Writes a net.* sysctl of our own network namespace; the key is checked to name a file
+// under /proc/sys/net only.
+absl::Status WriteNetSysctl(const std::string& key, const std::string& value) {
+  if (!key.starts_with("net.") || key.find("..") != std::string::npos ||
+      key.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_.-") != std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrFormat("sysctl \"%s\": not a net.* key", key));
+  }
+  std::string path = "/proc/sys/" + key;
+  std::replace(path.begin() + 10, path.end(), '.', '/');
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd || ::write(fd.get(), value.data(), value.size()) != static_cast<ssize_t>(value.size())) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("sysctl %s=%s: %s", key, value, std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
 
 namespace events = containerd::events;
 
@@ -103,7 +127,19 @@ absl::Status OciTaskService::PrepareBundle(OciContainer& c, bool* terminal) {
   bind(f.resolv_conf, "/etc/resolv.conf", false);
   bind(f.shm, "/dev/shm", false);
   changed |= d_.engine->AdaptSpec(spec);
-  if (d_.guest_namespaces) changed |= spec.DropJoinedNamespaces() > 0;
+  if (d_.guest_namespaces) {
+    // The pod's namespaces are the agent's own (a VM's): containers inherit them. A
+    // joined network namespace dropped leaves runc no namespace of the container's to
+    // set net.* sysctls in (it refuses them in "the host's"): they are the pod's, so
+    // they go into the agent's namespace, which is the pod's.
+    if (spec.JoinsNamespace("network")) {
+      for (const auto& [key, value] : spec.TakeSysctls("net.")) {
+        RETURN_IF_ERROR(WriteNetSysctl(key, value));
+        changed = true;
+      }
+    }
+    changed |= spec.DropJoinedNamespaces() > 0;
+  }
   if (changed) RETURN_IF_ERROR(spec.Save(config));
   return absl::OkStatus();
 }

@@ -5,6 +5,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "runtime/sandboxers/runc/runc_backend.h"
+#include "runtime/sandboxers/vmm/backend/hypervisor_registry.h"
+#include "runtime/sandboxers/vmm/backend/vmm_backend.h"
 #include "runtime/sandboxers/wasm/wasm_backend.h"
 
 namespace kuasar {
@@ -43,7 +45,10 @@ std::unique_ptr<SandboxBackend> MakeUnavailableBackend(std::string_view kind,
 absl::StatusOr<std::unique_ptr<SandboxBackend>> MakeBackend(std::string_view kind) {
   if (kind == "runc") return std::unique_ptr<SandboxBackend>(std::make_unique<RuncBackend>());
   if (kind == "wasm") return std::unique_ptr<SandboxBackend>(std::make_unique<WasmBackend>());
-  if (kind == "vmm" || kind == "appkernel") {
+  if (kind == "vmm") {
+    return std::unique_ptr<SandboxBackend>(std::make_unique<VmmBackend>(MakeHypervisorFactory));
+  }
+  if (kind == "appkernel") {
     return MakeUnavailableBackend(kind, "not implemented in this build yet");
   }
   return absl::InvalidArgumentError(absl::StrFormat("unknown sandbox kind \"%s\"", kind));

@@ -28,4 +28,26 @@ MountSpec FromProto(const containerd::types::Mount& m) {
   return MountSpec{m.type(), m.source(), m.target(), {m.options().begin(), m.options().end()}};
 }
 
+CreateSandboxRequest ToCreateRequest(
+    const containerd::services::sandbox::v1::ControllerCreateRequest& req) {
+  CreateSandboxRequest c;
+  c.id = req.sandbox_id();
+  c.sandboxer = req.sandboxer();
+  for (const auto& m : req.rootfs()) c.rootfs.push_back(FromProto(m));
+  c.netns_path = req.netns_path();
+  c.annotations = {req.annotations().begin(), req.annotations().end()};
+  if (req.has_sandbox()) {
+    c.labels = {req.sandbox().labels().begin(), req.sandbox().labels().end()};
+    if (req.sandbox().has_spec()) {
+      c.spec_type_url = req.sandbox().spec().type_url();
+      c.spec_json = req.sandbox().spec().value();
+    }
+  }
+  if (req.has_options()) {
+    c.options_type_url = req.options().type_url();
+    c.options_bytes = req.options().value();
+  }
+  return c;
+}
+
 }  // namespace kuasar

@@ -7,7 +7,9 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "containerd/services/sandbox/v1/sandbox.pb.h"
 #include "containerd/types/mount.pb.h"
+#include "runtime/core/sandbox_controller.h"
 #include "runtime/core/sandbox_record.h"
 
 namespace kuasar {
@@ -20,5 +22,9 @@ void ToTimestamp(absl::Time t, google::protobuf::Timestamp* out);
 absl::Time FromTimestamp(const google::protobuf::Timestamp& ts);
 
 MountSpec FromProto(const containerd::types::Mount& m);
+
+// containerd's Controller.Create request as the controller takes it.
+CreateSandboxRequest ToCreateRequest(
+    const containerd::services::sandbox::v1::ControllerCreateRequest& req);
 
 }  // namespace kuasar
