@@ -228,3 +228,41 @@ def test_sandboxer_restart_keeps_vm_pods_running(stack):
     assert json.loads(stack.ok("inspectp", pod))["status"]["state"] == "SANDBOX_READY"
     assert stack.ok("exec", cid, "echo", "still-here") == "still-here"
     stack.ok("rmp", "-f", pod)
+
+
+@pytest.fixture(scope="module")
+def fast_stack(kuasar_bin, tmp_path_factory):
+    for b in ("kuasar-fake-vmm", "vmm-task", "containerd-shim-kuasar-vmm-v2"):
+        kuasar_bin(b)
+    bin_dir = kuasar_bin("kuasar-sandboxer").parent
+    with Stack(bin_dir, tmp_path_factory.mktemp("vmm100"), list(PERSONALITIES), fast=True) as s:
+        yield s
+
+
+PODS = int(os.environ.get("KUASAR_VMM_PODS", "100"))
+
+
+@pytest.mark.parametrize("driver", list(PERSONALITIES))
+def test_hundred_pods_per_personality_reach_ready_and_leave_nothing(fast_stack, driver):
+    """Issue 5's load check: 100 pods on one fake VMM personality (no modelled latency, so
+    the sandboxer, drivers and agents are what is measured), created 8 at a time through
+    containerd, all SANDBOX_READY, then removed with no VMM, agent or record left."""
+    sb = fast_stack.sandboxers[driver]
+    name = PERSONALITIES[driver]
+
+    def make(i):
+        return fast_stack.pod(f"many-{driver[:4]}-{i}", handler(driver, fast_stack))
+
+    with ThreadPoolExecutor(8) as ex:
+        pods = list(ex.map(make, range(PODS)))
+    ready = sum(json.loads(fast_stack.ok("inspectp", p))["status"]["state"] == "SANDBOX_READY"
+                for p in pods)
+    assert ready == PODS
+    assert len(pids_of(name, str(sb.dir))) == PODS, "one VMM per pod"
+    with ThreadPoolExecutor(8) as ex:
+        list(ex.map(lambda p: fast_stack.ok("rmp", "-f", p), pods))
+    deadline = time.time() + 30
+    while (pids_of(name, str(sb.dir)) or pids_of("vmm-task", str(sb.dir))) and time.time() < deadline:
+        time.sleep(0.2)
+    assert pids_of(name, str(sb.dir)) == [] and pids_of("vmm-task", str(sb.dir)) == []
+    assert list((sb.state_dir / "records").glob("*.json")) == []
