@@ -7,8 +7,10 @@ multi-sandbox colocation test (runc, vmm and wasm pods under one containerd)."""
 import json
 import os
 import pathlib
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -141,8 +143,11 @@ def stack(kuasar_bin, tmp_path_factory):
     for b in ("kuasar-fake-vmm", "vmm-task", "containerd-shim-kuasar-vmm-v2"):
         kuasar_bin(b)
     bin_dir = kuasar_bin("kuasar-sandboxer").parent
-    with Stack(bin_dir, tmp_path_factory.mktemp("vmm"), list(PERSONALITIES), fast=False) as s:
+    # A short dir: the pods' unix sockets live under it (107-byte limit).
+    work = pathlib.Path(tempfile.mkdtemp(prefix="kvm.", dir="/tmp"))
+    with Stack(bin_dir, work, list(PERSONALITIES), fast=False) as s:
         yield s
+    shutil.rmtree(work, ignore_errors=True)
 
 
 def handler(driver: str, stack) -> str:
@@ -235,8 +240,10 @@ def fast_stack(kuasar_bin, tmp_path_factory):
     for b in ("kuasar-fake-vmm", "vmm-task", "containerd-shim-kuasar-vmm-v2"):
         kuasar_bin(b)
     bin_dir = kuasar_bin("kuasar-sandboxer").parent
-    with Stack(bin_dir, tmp_path_factory.mktemp("vmm100"), list(PERSONALITIES), fast=True) as s:
+    work = pathlib.Path(tempfile.mkdtemp(prefix="kvm.", dir="/tmp"))
+    with Stack(bin_dir, work, list(PERSONALITIES), fast=True) as s:
         yield s
+    shutil.rmtree(work, ignore_errors=True)
 
 
 PODS = int(os.environ.get("KUASAR_VMM_PODS", "100"))

@@ -1,6 +1,5 @@
 #include "runtime/sandboxers/vmm/backend/agent_link.h"
 
-#include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -11,6 +10,7 @@
 
 #include "absl/strings/str_format.h"
 #include "runtime/base/status_macros.h"
+#include "runtime/sandboxers/vmm/rest/hybrid_vsock.h"
 #include "runtime/ttrpc/typed_client.h"
 
 namespace kuasar {
@@ -33,27 +33,6 @@ absl::StatusOr<UniqueFd> ConnectOnce(const std::string& path) {
   return fd;
 }
 
-// Reads one line (up to 64 bytes) from `fd` before `deadline`.
-absl::StatusOr<std::string> ReadLine(int fd, absl::Time deadline) {
-  std::string line;
-  char c;
-  while (line.size() < 64) {
-    int left = static_cast<int>(absl::ToInt64Milliseconds(deadline - absl::Now()));
-    if (left <= 0) return absl::DeadlineExceededError("no hybrid vsock answer in time");
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, left) <= 0) continue;
-    ssize_t n = ::read(fd, &c, 1);
-    if (n == 0) return absl::UnavailableError("hybrid vsock closed before answering");
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoStatus(errno, "read", "hybrid vsock");
-    }
-    if (c == '\n') return line;
-    line.push_back(c);
-  }
-  return absl::DataLossError("hybrid vsock answer too long");
-}
-
 }  // namespace
 
 absl::StatusOr<UniqueFd> DialUnix(const std::string& path, absl::Time deadline) {
@@ -69,37 +48,11 @@ absl::StatusOr<UniqueFd> DialUnix(const std::string& path, absl::Time deadline) 
                                                      last.message()));
 }
 
-absl::StatusOr<UniqueFd> DialHybridVsock(const std::string& path, uint32_t port,
-                                         absl::Time deadline) {
-  absl::Status last;
-  while (true) {
-    auto fd = ConnectOnce(path);
-    if (fd.ok()) {
-      std::string hello = absl::StrFormat("CONNECT %d\n", port);
-      if (::send(fd->get(), hello.data(), hello.size(), MSG_NOSIGNAL) ==
-          static_cast<ssize_t>(hello.size())) {
-        auto line = ReadLine(fd->get(), std::min(deadline, absl::Now() + absl::Seconds(5)));
-        if (line.ok() && line->rfind("OK", 0) == 0) return std::move(*fd);
-        last = line.ok() ? absl::UnavailableError(absl::StrFormat("answer \"%s\"", *line))
-                         : line.status();
-      } else {
-        last = ErrnoStatus(errno, "send", path);
-      }
-    } else {
-      last = fd.status();
-    }
-    if (absl::Now() >= deadline) break;
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-  return absl::DeadlineExceededError(absl::StrFormat(
-      "agent port %d behind %s did not answer in time: %s", port, path, last.message()));
-}
-
 absl::StatusOr<UniqueFd> DialAgent(const vmm::AgentChannel& ch, absl::Time deadline) {
   using Kind = vmm::AgentChannel::Kind;
   switch (ch.kind) {
     case Kind::kHybridVsock:
-      return DialHybridVsock(ch.path, ch.port, deadline);
+      return vmm::DialHybridVsock(ch.path, ch.port, deadline);
     case Kind::kSerialSocket:
     case Kind::kUnix:
       return DialUnix(ch.path, deadline);

@@ -17,11 +17,8 @@ namespace kuasar {
 
 // Connects to a unix socket, retrying until `deadline` (the VMM may not listen yet).
 absl::StatusOr<UniqueFd> DialUnix(const std::string& path, absl::Time deadline);
-// Hybrid vsock (Cloud Hypervisor, Firecracker): connect, "CONNECT <port>\n", expect "OK ".
-// Retries until `deadline` while the guest side is not listening yet.
-absl::StatusOr<UniqueFd> DialHybridVsock(const std::string& path, uint32_t port,
-                                         absl::Time deadline);
-// A stream to the agent for `channel` (not kSerialSocket's bridge: its raw stream).
+// A stream to the agent for `channel` (not kSerialSocket's bridge: its raw stream); hybrid
+// vsock through vmm/rest/hybrid_vsock.h, which the CH and FC drivers use too.
 absl::StatusOr<UniqueFd> DialAgent(const vmm::AgentChannel& channel, absl::Time deadline);
 
 class AgentClient {

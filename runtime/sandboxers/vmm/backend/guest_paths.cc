@@ -123,11 +123,17 @@ absl::StatusOr<std::unique_ptr<StdioPump>> GuestPaths::PlanStdio(const Key& key,
     const std::string& h = *host[i];
     guest[i] = h;
     if (h.empty() || h.starts_with(kStreamScheme)) continue;
-    if (!h.starts_with("/")) {
+    // containerd gives FIFO paths; other clients (ctr --log-uri, the Python package) may
+    // name a log file to append an output to.
+    constexpr std::string_view kFile = "file://";
+    bool file = i > 0 && h.starts_with(kFile) && h.size() > kFile.size() &&
+                h[kFile.size()] == '/';
+    if (!h.starts_with("/") && !file) {
       return absl::InvalidArgumentError(absl::StrFormat(
-          "stdio \"%s\": a VM pod takes FIFO paths only (no other URI schemes)", h));
+          "stdio \"%s\": a VM pod takes FIFO paths or, for outputs, file:///PATH", h));
     }
-    pipes[i]->host_path = h;
+    pipes[i]->host_path = file ? h.substr(kFile.size()) : h;
+    pipes[i]->append_file = file;
     if (i == 2 && h == out) {
       pipes[2]->token = pipes[1]->token;  // one FIFO for both: one stream
     } else {

@@ -235,6 +235,12 @@ TEST_F(GuestPathsTest, RefusesWhatTheGuestCannotUse) {
   create.set_bundle(dir_.Sub("bundle"));
   create.set_stdout("binary:///usr/bin/logger");
   EXPECT_FALSE(client_->Call(kTask, "Create", create.SerializeAsString()).ok());
+  create.set_stdout("file://relative/log");  // a log file must be named by its full path
+  EXPECT_FALSE(client_->Call(kTask, "Create", create.SerializeAsString()).ok());
+  create.set_stdout("");
+  create.set_stdin("file:///tmp/in");  // stdin is a FIFO or nothing
+  EXPECT_FALSE(client_->Call(kTask, "Create", create.SerializeAsString()).ok());
+  create.set_stdin("");
   create.set_stdout("");
   create.set_bundle(dir_.Sub("no-bundle"));
   EXPECT_FALSE(client_->Call(kTask, "Create", create.SerializeAsString()).ok());

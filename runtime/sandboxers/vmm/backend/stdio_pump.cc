@@ -22,6 +22,14 @@ absl::StatusOr<UniqueFd> OpenFifo(const std::string& path, int flags) {
   return UniqueFd(fd);
 }
 
+// An output pipe: containerd's FIFO, or a log file named by a file:// URI.
+absl::StatusOr<UniqueFd> OpenOutput(const StdioPump::Pipe& pipe) {
+  if (!pipe.append_file) return OpenFifo(pipe.host_path, O_RDWR);
+  int fd = ::open(pipe.host_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  if (fd < 0) return ErrnoStatus(errno, "open stdio log file", pipe.host_path);
+  return UniqueFd(fd);
+}
+
 }  // namespace
 
 StdioPump::StdioPump(std::string name, Spec spec)
@@ -39,10 +47,10 @@ absl::StatusOr<std::unique_ptr<StdioPump>> StdioPump::Open(std::string name, Spe
     ASSIGN_OR_RETURN(p->in_fd_, OpenFifo(s.in.host_path, O_RDONLY));
   }
   if (!s.out.host_path.empty()) {
-    ASSIGN_OR_RETURN(p->out_fd_, OpenFifo(s.out.host_path, O_RDWR));
+    ASSIGN_OR_RETURN(p->out_fd_, OpenOutput(s.out));
   }
   if (!s.err.host_path.empty() && s.err.token != s.out.token) {
-    ASSIGN_OR_RETURN(p->err_fd_, OpenFifo(s.err.host_path, O_RDWR));
+    ASSIGN_OR_RETURN(p->err_fd_, OpenOutput(s.err));
   }
   return p;
 }

@@ -24,6 +24,7 @@ class StdioPump {
   struct Pipe {
     std::string host_path;  // containerd's FIFO; empty: not used
     std::string token;      // the agent's stream token
+    bool append_file = false;  // host_path is a log file (a file:// URI) to append to
   };
   // err.token == out.token: both outputs share one stream (and one FIFO).
   struct Spec {
