@@ -14,6 +14,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     (void)spec->cgroups_path();
     (void)spec->annotation("io.kubernetes.cri.container-type");
     (void)spec->HasMountAt("/etc/hosts");
+    if (spec->JoinsNamespace("network")) (void)spec->TakeSysctls("net.");
     spec->DropJoinedNamespaces();
     spec->AddBindMount("/tmp/x", "/etc/hosts", true);
   }
