@@ -30,21 +30,11 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "pybind"))
 from kuasar.containerd import (ContainerdEnv, sandbox_handler_config,  # noqa: E402
                                shim_handler_config)
-from kuasar.sandboxer import SandboxerProcess  # noqa: E402
+from kuasar.sandboxer import SandboxerProcess, fake_vmm_toml as vmm_toml  # noqa: E402
 
 VMM_PERSONALITY = {"cloud-hypervisor": "cloud-hypervisor", "firecracker": "firecracker",
                    "stratovirt": "stratovirt", "qemu": "qemu-system-x86_64"}
 SHIM = "containerd-shim-kuasar-vmm-v2"
-
-
-def vmm_toml(bin_dir: pathlib.Path, driver: str, work: pathlib.Path) -> str:
-    for f in ("vmlinuz", "initrd"):  # the fake VMM does not read them
-        (work / f).touch()
-    return (f'[hypervisor]\ndriver = "{driver}"\n'
-            f'path = "{bin_dir / "fake-vmm" / VMM_PERSONALITY[driver]}"\n'
-            f'kernel_path = "{work / "vmlinuz"}"\ninitrd_path = "{work / "initrd"}"\n'
-            + ('accel = "tcg"\n' if driver == "qemu" else "")
-            + '[vmm]\nguest_sees_host_paths = true\nagent_timeout_ms = 60000\n')
 
 
 class Bench:

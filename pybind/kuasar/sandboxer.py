@@ -156,6 +156,21 @@ class SandboxerProcess:
         self.cleanup()
 
 
+def fake_vmm_toml(bin_dir: Union[str, os.PathLike], driver: str, work: Union[str, os.PathLike],
+                  agent_timeout_ms: int = 60000) -> str:
+    """The [hypervisor] and [vmm] TOML of a vmm sandboxer (or the vmm shim) driving the fake
+    VMM from `bin_dir`/fake-vmm as `driver`; touches the kernel/initrd files the drivers
+    check for in `work` (the fake reads neither)."""
+    bin_dir, work = pathlib.Path(bin_dir), pathlib.Path(work)
+    for f in ("vmlinuz", "initrd"):
+        (work / f).touch()
+    return (f'[hypervisor]\ndriver = "{driver}"\n'
+            f'path = "{bin_dir / "fake-vmm" / VMM_BACKENDS[driver]}"\n'
+            f'kernel_path = "{work / "vmlinuz"}"\ninitrd_path = "{work / "initrd"}"\n'
+            + ('accel = "tcg"\n' if driver == "qemu" else "")
+            + f'[vmm]\nguest_sees_host_paths = true\nagent_timeout_ms = {agent_timeout_ms}\n')
+
+
 def backend_config(kind: str, backend: Optional[str], fake_vmm: bool,
                    work_dir: pathlib.Path) -> Dict[str, Any]:
     """The config sections that select a backend: [hypervisor] driver (and, for the fake

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from kuasar.containerd import sandbox_handler_config, shim_handler_config
+from kuasar.sandboxer import fake_vmm_toml
 from support.containerd_env import ROOT, ContainerdEnv, missing_requirements
 from support.sandboxer_proc import SandboxerProcess
 from test_runc_sandboxer import exec_with_tty
@@ -35,13 +36,7 @@ pytestmark = [pytest.mark.containerd, pytest.mark.skipif(bool(_why), reason="; "
 
 
 def vmm_config(bin_dir: pathlib.Path, driver: str, work: pathlib.Path) -> str:
-    for f in ("vmlinuz", "initrd"):  # the fake VMM does not read them; the drivers want files
-        (work / f).touch()
-    return (f'[hypervisor]\ndriver = "{driver}"\n'
-            f'path = "{bin_dir / "fake-vmm" / PERSONALITIES[driver]}"\n'
-            f'kernel_path = "{work / "vmlinuz"}"\ninitrd_path = "{work / "initrd"}"\n'
-            + ('accel = "tcg"\n' if driver == "qemu" else "")
-            + '[vmm]\nguest_sees_host_paths = true\nagent_timeout_ms = 30000\n')
+    return fake_vmm_toml(bin_dir, driver, work, agent_timeout_ms=30000)
 
 
 def pids_of(name: str, marker: str = ""):
