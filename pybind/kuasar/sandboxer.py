@@ -168,6 +168,9 @@ def fake_vmm_toml(bin_dir: Union[str, os.PathLike], driver: str, work: Union[str
             f'path = "{bin_dir / "fake-vmm" / VMM_BACKENDS[driver]}"\n'
             f'kernel_path = "{work / "vmlinuz"}"\ninitrd_path = "{work / "initrd"}"\n'
             + ('accel = "tcg"\n' if driver == "qemu" else "")
+            # The fake runs the guest agent in namespaces it makes: it needs root's
+            # capabilities, where a real VMM keeps only net_admin (docs/reliability.md).
+            + 'vmm_capabilities = ["all"]\n'
             + f'[vmm]\nguest_sees_host_paths = true\nagent_timeout_ms = {agent_timeout_ms}\n')
 
 
@@ -203,6 +206,8 @@ def backend_config(kind: str, backend: Optional[str], fake_vmm: bool,
             cfg["hypervisor"]["initrd_path"] = str(work_dir / "vmm" / "initrd")
             if backend == "qemu":
                 cfg["hypervisor"]["accel"] = "tcg"
+            # As fake_vmm_toml: the fake needs root's capabilities for its namespaces.
+            cfg["hypervisor"]["vmm_capabilities"] = ["all"]
             cfg["vmm"] = {"guest_sees_host_paths": True}
         else:
             guest = (paths.build_dir() or pathlib.Path("/nonexistent")) / "guest"

@@ -215,4 +215,24 @@ def test_pod_network_is_reachable_from_the_host(stack):
             time.sleep(0.5)
     assert body == "from-the-vm\n", f"{err}\n{stack.sandboxer.tail_log()}"
     assert ip in stack.ok("exec", web, "ip", "-4", "addr", "show", "eth0")
+    # QEMU served that tap with CAP_NET_ADMIN as its only capability (vmm_capabilities'
+    # default), no_new_privs set: all the rest of root's power was dropped at exec.
+    status = qemu_status_of(pod)
+    assert int(status["CapEff"], 16) == 1 << 12, status
+    assert int(status["CapBnd"], 16) == 1 << 12, status
+    assert status["NoNewPrivs"] == "1", status
     stack.ok("rmp", "-f", pod)
+
+
+def qemu_status_of(pod: str) -> dict:
+    """/proc/PID/status of the QEMU running `pod` (its command line names the pod)."""
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmd = pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            if not cmd[0].endswith(b"qemu-system-x86_64") or not any(pod.encode() in a for a in cmd):
+                continue
+            lines = pathlib.Path(f"/proc/{pid}/status").read_text().splitlines()
+        except OSError:
+            continue
+        return dict(line.split(":\t", 1) for line in lines if ":\t" in line)
+    raise AssertionError(f"no qemu-system-x86_64 process names pod {pod}")

@@ -199,6 +199,7 @@ absl::Status VmmBackend::Start(SandboxRecord& rec) {
   std::string id = rec.id;
   pod->vm->SetExitCallback([this, id](const vmm::VmExit& exit) { OnVmExit(id, exit); });
   RETURN_IF_ERROR(pod->vm->Prepare(vc));
+  KUASAR_FAULT_POINT("vmm.start.before_launch");
   RETURN_IF_ERROR(pod->vm->Launch());
   {
     std::lock_guard<std::mutex> l(mu_);
@@ -213,6 +214,7 @@ absl::Status VmmBackend::Start(SandboxRecord& rec) {
   ASSIGN_OR_RETURN(pod->channel, pod->vm->WaitReady(deadline));
   RETURN_IF_ERROR(Annotate(Connect(pod, rec, deadline), "reach the guest agent"));
   RETURN_IF_ERROR(Annotate(pod->agent->SetupSandbox(setup), "set up the guest"));
+  KUASAR_FAULT_POINT("vmm.start.after_agent_setup");
   auto identity = pod->vm->Identity();
   rec.pid = identity ? static_cast<uint32_t>(identity->pid) : 0;
   rec.backend["vm"] = pod->vm->PersistedState();
@@ -227,11 +229,24 @@ void VmmBackend::OnVmExit(const std::string& id, const vmm::VmExit& exit) {
   if (ctx_.exit_sink) ctx_.exit_sink->OnSandboxExit(id, exit.ExitStatus(), exit.at);
 }
 
+void VmmBackend::KillDetachedVm(const SandboxRecord& rec) {
+  if (!rec.backend.contains("vm")) return;
+  auto vm = factory_->New();
+  vm->SetExitCallback([](const vmm::VmExit&) {});
+  if (vm->Recover(rec.backend["vm"]).ok()) (void)vm->Kill();
+}
+
 absl::Status VmmBackend::Stop(SandboxRecord& rec, absl::Duration timeout) {
   std::shared_ptr<Pod> pod = FindPod(rec.id);
-  if (!pod || !pod->vm) return absl::OkStatus();
+  if (!pod || !pod->vm) {
+    // Not attached: recovery stopping a sandbox the sandboxer died starting or stopping,
+    // whose VM may still run.
+    KillDetachedVm(rec);
+    return absl::OkStatus();
+  }
   pod->stopping = true;
   if (pod->agent) (void)pod->agent->Shutdown(std::min(timeout, absl::Seconds(2)));
+  KUASAR_FAULT_POINT("vmm.stop.after_agent_shutdown");
   RETURN_IF_ERROR(pod->vm->Stop(std::max(timeout, absl::Seconds(1))));
   rec.exit_status = 0;
   return absl::OkStatus();
@@ -255,12 +270,10 @@ absl::Status VmmBackend::Cleanup(SandboxRecord& rec) {
     // After the bridge's own close (posted before): it calls the interceptor until then.
     if (pod->paths) boost::asio::post(io_, [paths = std::move(pod->paths)] {});
     if (pod->vm) (void)pod->vm->Kill();
-  } else if (rec.backend.contains("vm")) {
-    // Not attached (a crash in Start): reattach just to stop it.
-    auto vm = factory_->New();
-    vm->SetExitCallback([](const vmm::VmExit&) {});
-    if (vm->Recover(rec.backend["vm"]).ok()) (void)vm->Kill();
+  } else {
+    KillDetachedVm(rec);  // not attached (a crash in Start): reattach just to stop it
   }
+  KUASAR_FAULT_POINT("vmm.cleanup.after_vm_kill");
   if (rec.backend.contains("net")) {
     RemoveMirror(rec.netns_path, rec.backend["net"].value("tap", ""),
                  rec.backend["net"].value("interface", ""));

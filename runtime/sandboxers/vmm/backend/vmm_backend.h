@@ -59,6 +59,8 @@ class VmmBackend final : public SandboxBackend {
   absl::Status Connect(const std::shared_ptr<Pod>& pod, SandboxRecord& rec, absl::Time deadline);
   void OnVmExit(const std::string& id, const vmm::VmExit& exit);
   std::shared_ptr<Pod> FindPod(const std::string& id) const;
+  // Reattaches to the VM `rec` recorded, if it still runs, and kills it.
+  void KillDetachedVm(const SandboxRecord& rec);
   std::string SandboxDir(const std::string& id) const;
 
   HypervisorFactoryMaker maker_;

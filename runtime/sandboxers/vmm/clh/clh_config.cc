@@ -64,6 +64,7 @@ absl::StatusOr<ClhConfig> ParseClhConfig(TomlSection& s) {
   RETURN_IF_ERROR(fs.Get("extra_args", &extra));
   c.virtiofsd_extra_args.insert(c.virtiofsd_extra_args.end(), extra.begin(), extra.end());
   RETURN_IF_ERROR(fs.CheckNoUnknownKeys());
+  RETURN_IF_ERROR(ParseVmmCapabilities(s, &c.capabilities));
   RETURN_IF_ERROR(s.CheckNoUnknownKeys());
   return c;
 }

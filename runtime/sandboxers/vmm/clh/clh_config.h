@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "runtime/core/config.h"
 #include "runtime/core/toml_section.h"
+#include "runtime/sandboxers/vmm/common/vmm_capabilities.h"
 
 namespace kuasar::vmm {
 
@@ -32,6 +33,7 @@ struct ClhConfig {
   std::string virtiofsd_path = "/usr/lib/qemu/virtiofsd";
   std::string virtiofs_cache = "auto";  // auto | always | never
   std::vector<std::string> virtiofsd_extra_args;
+  VmmCapabilities capabilities;  // vmm_capabilities: what the VMM keeps of root's
 };
 
 // Reads the [hypervisor] table (its `driver` key, if present, must be "cloud-hypervisor")

@@ -15,6 +15,7 @@ RestVmmOptions ClhHypervisor::OptionsFor(const ClhConfig& config) {
   o.ping_target = absl::StrFormat("%svmm.ping", kClhApiRoot);
   o.vsock_port = static_cast<uint32_t>(config.agent_vsock_port);
   o.api_timeout = absl::Milliseconds(config.api_timeout_ms);
+  o.capabilities = config.capabilities;
   o.virtiofsd_path = config.virtiofsd_path;
   o.virtiofs_cache = config.virtiofs_cache;
   o.virtiofsd_extra_args = config.virtiofsd_extra_args;

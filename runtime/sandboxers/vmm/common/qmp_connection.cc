@@ -1,5 +1,7 @@
 #include "runtime/sandboxers/vmm/common/qmp_connection.h"
 
+#include "runtime/sandboxers/vmm/common/qmp_replies.h"
+
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -18,14 +20,6 @@ namespace {
 using nlohmann::json;
 
 std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
-
-absl::Time EventTime(const json& event) {
-  auto ts = event.find("timestamp");
-  if (ts == event.end() || !ts->is_object()) return absl::Now();
-  int64_t s = ts->value("seconds", int64_t{0});
-  int64_t us = ts->value("microseconds", int64_t{0});
-  return absl::FromUnixMicros(s * 1'000'000 + us);
-}
 
 }  // namespace
 
@@ -88,7 +82,8 @@ void QmpConnection::OnLine(const std::string& line) {
   }
   if (auto ev = msg.find("event"); ev != msg.end() && ev->is_string()) {
     if (!on_event_) return;
-    QmpEvent event{ev->get<std::string>(), msg.value("data", json::object()), EventTime(msg)};
+    json data = msg.contains("data") && msg["data"].is_object() ? msg["data"] : json::object();
+    QmpEvent event{ev->get<std::string>(), std::move(data), QmpEventTime(msg, absl::Now())};
     on_event_(event);
     return;
   }

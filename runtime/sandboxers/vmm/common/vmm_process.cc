@@ -106,7 +106,11 @@ absl::StatusOr<std::unique_ptr<VmmProcess>> VmmProcess::Spawn(boost::asio::io_co
   options.stderr_fd = log.get();
   // Its own process group: a terminal's ^C to the daemon (or a test) does not reach it.
   options.new_process_group = true;
-  ASSIGN_OR_RETURN(ChildProcess child, SpawnInNetns(params.netns_path, params.argv, options));
+  ASSIGN_OR_RETURN(std::string setpriv, FindSetpriv(params.capabilities));
+  ASSIGN_OR_RETURN(ChildProcess child,
+                   SpawnInNetns(params.netns_path,
+                                WithCapabilities(params.capabilities, setpriv, params.argv),
+                                options));
   // Safe from pid reuse: an unreaped child's pid cannot be recycled.
   UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, child.pid(), 0)));
   if (!pidfd) return ErrnoStatus(errno, "pidfd_open", params.argv[0]);

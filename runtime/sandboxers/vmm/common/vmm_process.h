@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "runtime/base/process_identity.h"
+#include "runtime/sandboxers/vmm/common/vmm_capabilities.h"
 
 namespace boost::asio {
 class io_context;
@@ -29,6 +30,9 @@ struct VmmSpawnParams {
   // Spawn inside this network namespace (see vmm_process.cc: a short-lived thread
   // setns()es itself and spawns, so neither the daemon nor a helper binary moves).
   std::string netns_path;
+  // What it may keep of root's capabilities (VMMs: the driver's vmm_capabilities; helpers
+  // such as virtiofsd, which sandbox themselves, keep all).
+  VmmCapabilities capabilities = VmmCapabilities{.keep_all = true, .keep = {}};
 };
 
 class VmmProcess {

@@ -48,6 +48,7 @@ absl::StatusOr<std::unique_ptr<HypervisorFactory>> MakeDriverFactory(const std::
   if (driver == "cloud-hypervisor") {
     ClhConfig c;
     c.path = path;
+    c.capabilities.keep_all = true;  // the fake VMM makes namespaces for the guest agent
     c.kernel_path = kernel;
     c.initrd_path = initrd;
     ASSIGN_OR_RETURN(auto f, ClhHypervisorFactory::Create(c, io));
@@ -56,6 +57,7 @@ absl::StatusOr<std::unique_ptr<HypervisorFactory>> MakeDriverFactory(const std::
   if (driver == "firecracker") {
     FcConfig c;
     c.path = path;
+    c.capabilities.keep_all = true;  // the fake VMM makes namespaces for the guest agent
     c.kernel_path = kernel;
     c.initrd_path = initrd;
     ASSIGN_OR_RETURN(auto f, FcHypervisorFactory::Create(c, io));
@@ -64,6 +66,7 @@ absl::StatusOr<std::unique_ptr<HypervisorFactory>> MakeDriverFactory(const std::
   if (driver == "stratovirt") {
     SvConfig c;
     c.path = path;
+    c.capabilities.keep_all = true;  // the fake VMM makes namespaces for the guest agent
     c.kernel_path = kernel;
     c.initrd_path = initrd;
     ASSIGN_OR_RETURN(auto f, SvHypervisorFactory::Create(c, io));

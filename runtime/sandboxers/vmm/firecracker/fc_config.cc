@@ -31,6 +31,7 @@ absl::StatusOr<FcConfig> ParseFcConfig(TomlSection& s) {
   RETURN_IF_ERROR(s.Get("debug", &c.debug));
   RETURN_IF_ERROR(s.Get("agent_vsock_port", &c.agent_vsock_port, 1, 0xfffffffe));
   RETURN_IF_ERROR(s.Get("api_timeout_ms", &c.api_timeout_ms, 100, 600'000));
+  RETURN_IF_ERROR(ParseVmmCapabilities(s, &c.capabilities));
   RETURN_IF_ERROR(s.CheckNoUnknownKeys());
   return c;
 }

@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "runtime/core/config.h"
 #include "runtime/core/toml_section.h"
+#include "runtime/sandboxers/vmm/common/vmm_capabilities.h"
 
 namespace kuasar::vmm {
 
@@ -25,6 +26,7 @@ struct FcConfig {
   bool debug = false;
   int64_t agent_vsock_port = 1024;
   int64_t api_timeout_ms = 10'000;
+  VmmCapabilities capabilities;  // vmm_capabilities: what the VMM keeps of root's
 };
 
 // Reads the [hypervisor] table (`driver` must be "firecracker") and rejects unknown keys.

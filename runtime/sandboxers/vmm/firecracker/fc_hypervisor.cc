@@ -15,6 +15,7 @@ RestVmmOptions FcHypervisor::OptionsFor(const FcConfig& config) {
   o.ping_target = "/";
   o.vsock_port = static_cast<uint32_t>(config.agent_vsock_port);
   o.api_timeout = absl::Milliseconds(config.api_timeout_ms);
+  o.capabilities = config.capabilities;
   // virtiofsd_path stays empty: Firecracker has no virtio-fs, Prepare refuses shared dirs.
   return o;
 }

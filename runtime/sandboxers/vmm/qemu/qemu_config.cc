@@ -115,6 +115,7 @@ absl::StatusOr<QemuConfig> ParseQemuConfig(TomlSection& s) {
   RETURN_IF_ERROR(s.Get("kvm_probe_timeout_ms", &probe_ms, 100, 120'000));
   c.kvm_probe_timeout = absl::Milliseconds(probe_ms);
   RETURN_IF_ERROR(s.Get("kvm_probe_cache", &c.kvm_probe_cache));
+  RETURN_IF_ERROR(ParseVmmCapabilities(s, &c.capabilities));
   RETURN_IF_ERROR(s.CheckNoUnknownKeys());
   return c;
 }

@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "runtime/core/config.h"
 #include "runtime/core/toml_section.h"
+#include "runtime/sandboxers/vmm/common/vmm_capabilities.h"
 
 namespace kuasar::vmm {
 
@@ -39,6 +40,7 @@ struct QemuConfig {
   bool debug = false;
   absl::Duration kvm_probe_timeout = absl::Seconds(5);
   std::string kvm_probe_cache = "/run/kuasar/kvm-probe.json";
+  VmmCapabilities capabilities;  // vmm_capabilities: what the VMM keeps of root's
 };
 
 // Reads the [hypervisor] table (its `driver` key, if present, must be "qemu") and rejects

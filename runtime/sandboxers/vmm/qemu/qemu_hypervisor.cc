@@ -15,6 +15,7 @@
 #include "runtime/base/logging.h"
 #include "runtime/base/socket_path.h"
 #include "runtime/base/status_macros.h"
+#include "runtime/sandboxers/vmm/common/qmp_replies.h"
 #include "runtime/sandboxers/vmm/common/virtiofs_daemon.h"
 #include "runtime/sandboxers/vmm/qemu/qemu_shared_state.h"
 
@@ -49,16 +50,11 @@ std::string DescribeWait(int wait_status) {
 void QemuHypervisor::Shared::OnEvent(const QmpEvent& e) {
   {
     std::lock_guard<std::mutex> lock(mu);
-    if (e.name == "VSERPORT_CHANGE" && e.data.value("id", "") == kAgentPortId) {
-      // Latched: an agent may close and reopen its port while no host end is attached.
-      agent_open = agent_open || e.data.value("open", false);
-    } else if (e.name == "SHUTDOWN") {
-      shutdown_reason = e.data.value("reason", "shutdown");
-    } else if (e.name == "GUEST_PANICKED") {
-      shutdown_reason = "guest-panic";
-    } else if (e.name == "DEVICE_DELETED" && e.data.contains("device")) {
-      deleted.insert(e.data.value("device", ""));
-    }
+    QmpEventEffect effect = InterpretQmpEvent(e, kAgentPortId);
+    // Latched: an agent may close and reopen its port while no host end is attached.
+    if (effect.agent_port_open) agent_open = agent_open || *effect.agent_port_open;
+    if (effect.shutdown_reason) shutdown_reason = *effect.shutdown_reason;
+    if (effect.deleted_device) deleted.insert(*effect.deleted_device);
   }
   cv.notify_all();
   spdlog::debug("sandbox={} op=qmp_event event={} data={}", sandbox_id, e.name, e.data.dump());
@@ -134,7 +130,8 @@ absl::Status QemuHypervisor::Launch() {
     o.log_path = paths_.virtiofsd_log;
     ASSIGN_OR_RETURN(virtiofsd, StartVirtiofsd(io_, o, deadline));
   }
-  auto qemu = VmmProcess::Spawn(io_, {argv_, paths_.vmm_log, vm_.netns_path});
+  auto qemu = VmmProcess::Spawn(
+      io_, {argv_, paths_.vmm_log, vm_.netns_path, config_.capabilities});
   if (!qemu.ok()) {
     if (virtiofsd) (void)virtiofsd->Kill();
     return Annotate(qemu.status(), absl::StrFormat("sandbox %s: start qemu", vm_.sandbox_id));
@@ -150,7 +147,7 @@ absl::Status QemuHypervisor::Launch() {
     auto status = Qmp("query-status", nullptr);
     if (!status.ok()) {
       st = status.status();
-    } else if (status->value("status", "") != "running") {
+    } else if (QmpRunStatus(*status) != "running") {
       st = absl::InternalError(absl::StrFormat("QEMU status is %s", status->dump()));
     }
   }
@@ -158,14 +155,9 @@ absl::Status QemuHypervisor::Launch() {
     // A guest that opened the port before QMP connected sent its VSERPORT_CHANGE to
     // nobody; query-chardev's frontend-open (set with that event) tells.
     auto chardevs = Qmp("query-chardev", nullptr);
-    if (chardevs.ok() && chardevs->is_array()) {
-      for (const json& c : *chardevs) {
-        if (c.is_object() && c.value("label", "") == kAgentChardevId &&
-            c.value("frontend-open", false)) {
-          std::lock_guard<std::mutex> lock(shared_->mu);
-          shared_->agent_open = true;
-        }
-      }
+    if (chardevs.ok() && QmpChardevFrontendOpen(*chardevs, kAgentChardevId)) {
+      std::lock_guard<std::mutex> lock(shared_->mu);
+      shared_->agent_open = true;
     }
   }
   if (!st.ok()) {
@@ -267,7 +259,7 @@ absl::StatusOr<json> QemuHypervisor::Qmp(std::string_view command, const json& a
 
 absl::StatusOr<std::string> QemuHypervisor::RunState() {
   ASSIGN_OR_RETURN(json status, Qmp("query-status", nullptr));
-  return status.value("status", "unknown");
+  return QmpRunStatus(status);
 }
 
 absl::Status QemuHypervisor::Stop(absl::Duration timeout) {

@@ -159,7 +159,8 @@ absl::Status RestVmmHypervisor::Launch() {
     o.log_path = paths_.virtiofsd_log;
     ASSIGN_OR_RETURN(virtiofsd, StartVirtiofsd(io_, o, deadline));
   }
-  auto vmm = VmmProcess::Spawn(io_, {argv_, paths_.vmm_log, vm_.netns_path});
+  auto vmm = VmmProcess::Spawn(
+      io_, {argv_, paths_.vmm_log, vm_.netns_path, options_.capabilities});
   if (!vmm.ok()) {
     if (virtiofsd) (void)virtiofsd->Kill();
     return Annotate(vmm.status(),

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/sandboxers/vmm/common/vmm_capabilities.h"
 #include "runtime/sandboxers/vmm/common/vmm_process.h"
 #include "runtime/sandboxers/vmm/hypervisor.h"
 #include "runtime/sandboxers/vmm/rest/rest_client.h"
@@ -45,6 +46,7 @@ struct RestVmmOptions {
   std::string virtiofsd_path;
   std::string virtiofs_cache = "auto";
   std::vector<std::string> virtiofsd_extra_args;
+  VmmCapabilities capabilities;  // what the VMM process keeps of root's
 };
 
 class RestVmmHypervisor : public Hypervisor {

@@ -44,6 +44,7 @@ absl::StatusOr<SvConfig> ParseSvConfig(TomlSection& s) {
                    "shared directories (vhost-user-fs) are not implemented by the stratovirt "
                    "driver yet; remove the section");
   }
+  RETURN_IF_ERROR(ParseVmmCapabilities(s, &c.capabilities));
   RETURN_IF_ERROR(s.CheckNoUnknownKeys());
   return c;
 }

@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "runtime/core/config.h"
 #include "runtime/core/toml_section.h"
+#include "runtime/sandboxers/vmm/common/vmm_capabilities.h"
 
 namespace kuasar::vmm {
 
@@ -27,6 +28,7 @@ struct SvConfig {
   int64_t memory_in_mb = 512;
   bool debug = false;
   bool mem_prealloc = false;  // enable_mem_prealloc
+  VmmCapabilities capabilities;  // vmm_capabilities: what the VMM keeps of root's
 };
 
 // True for machine types whose devices sit on PCI (everything but microvm).

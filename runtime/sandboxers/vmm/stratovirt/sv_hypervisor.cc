@@ -10,6 +10,7 @@
 #include "runtime/base/logging.h"
 #include "runtime/base/socket_path.h"
 #include "runtime/base/status_macros.h"
+#include "runtime/sandboxers/vmm/common/qmp_replies.h"
 #include "runtime/sandboxers/vmm/rest/rest_vmm_hypervisor.h"
 
 namespace kuasar::vmm {
@@ -74,7 +75,8 @@ absl::Status SvHypervisor::Launch() {
   for (const std::string& s : {paths_.qmp_socket, paths_.agent_socket}) {
     RETURN_IF_ERROR(PrepareSocketPath(s));
   }
-  auto vmm = VmmProcess::Spawn(io_, {argv_, paths_.vmm_log, vm_.netns_path});
+  auto vmm = VmmProcess::Spawn(
+      io_, {argv_, paths_.vmm_log, vm_.netns_path, config_.capabilities});
   if (!vmm.ok()) {
     return Annotate(vmm.status(), absl::StrFormat("sandbox %s: start stratovirt", vm_.sandbox_id));
   }
@@ -103,10 +105,11 @@ absl::Status SvHypervisor::ConnectQmp(absl::Time deadline) {
   QmpClientOptions o;
   o.io_context = &io_;
   o.on_event = [shared = shared_](const QmpEvent& e) {
-    if (e.name != "SHUTDOWN") return;
+    QmpEventEffect effect = InterpretQmpEvent(e, /*agent_port_id=*/"");
+    if (!effect.shutdown_reason) return;
     {
       std::lock_guard<std::mutex> lock(shared->mu);
-      shared->shutdown_reason = e.data.value("reason", "shutdown");
+      shared->shutdown_reason = *effect.shutdown_reason;
     }
     shared->cv.notify_all();
   };
@@ -160,7 +163,7 @@ absl::StatusOr<json> SvHypervisor::Qmp(std::string_view command, absl::Duration 
 
 absl::StatusOr<std::string> SvHypervisor::RunState() {
   ASSIGN_OR_RETURN(json status, Qmp("query-status"));
-  return status.value("status", "unknown");
+  return QmpRunStatus(status);
 }
 
 absl::StatusOr<AgentChannel> SvHypervisor::WaitReady(absl::Time deadline) {
