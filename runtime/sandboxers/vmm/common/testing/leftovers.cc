@@ -4,10 +4,9 @@
 #include <unistd.h>
 
 #include <cstdlib>
-#include <fstream>
-#include <iterator>
 
 #include "absl/strings/str_format.h"
+#include "runtime/base/atomic_file.h"
 
 namespace kuasar::vmm::testing {
 
@@ -18,9 +17,9 @@ std::vector<pid_t> ProcessesMentioning(const std::string& needle) {
   while (dirent* e = ::readdir(proc)) {
     pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
     if (pid <= 0 || pid == ::getpid()) continue;
-    std::ifstream f(absl::StrFormat("/proc/%d/cmdline", pid), std::ios::binary);
-    std::string cmdline((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-    if (cmdline.find(needle) != std::string::npos) out.push_back(pid);
+    // A process may exit while we read (ESRCH): it is then no leftover.
+    absl::StatusOr<std::string> cmdline = ReadSmallFile(absl::StrFormat("/proc/%d/cmdline", pid));
+    if (cmdline.ok() && cmdline->find(needle) != std::string::npos) out.push_back(pid);
   }
   ::closedir(proc);
   return out;
