@@ -8,6 +8,9 @@
 #include "runtime/core/toml_section.h"
 #include "runtime/sandboxers/vmm/clh/clh_factory.h"
 #include "runtime/sandboxers/vmm/firecracker/fc_factory.h"
+#ifdef KUASAR_HAVE_LIBVIRT
+#include "runtime/sandboxers/vmm/libvirt/libvirt_factory.h"
+#endif
 #include "runtime/sandboxers/vmm/qemu/qemu_factory.h"
 #include "runtime/sandboxers/vmm/stratovirt/sv_factory.h"
 
@@ -28,6 +31,9 @@ const std::vector<Driver>& Drivers() {
       {"cloud-hypervisor", vmm::NewClhFactory},
       {"firecracker", vmm::NewFcFactory},
       {"stratovirt", vmm::NewSvFactory},
+#ifdef KUASAR_HAVE_LIBVIRT
+      {"libvirt", vmm::NewLibvirtFactory},  // built where pkg-config finds libvirt
+#endif
   };
   return drivers;
 }
