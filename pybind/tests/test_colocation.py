@@ -1,5 +1,5 @@
-"""Multi-sandbox colocation: a runc pod, a vmm pod (fake VMM, Cloud Hypervisor personality)
-and a wasm pod run at the same time on one node under one containerd 2.x, each kind served
+"""Multi-sandbox colocation: a runc pod, a vmm pod (fake VMM, Cloud Hypervisor personality),
+a wasm pod and, where gVisor's runsc runs, an appkernel pod run at the same time on one node under one containerd 2.x, each kind served
 by its own resident sandboxer, each pod's container giving the right output; then all are
 removed with nothing of any of them left running."""
 import json
@@ -14,6 +14,7 @@ import pytest
 from kuasar.containerd import sandbox_handler_config
 from support.containerd_env import ROOT, ContainerdEnv, images_dir, missing_requirements
 from support.sandboxer_proc import SandboxerProcess
+from test_appkernel_sandboxer import RUNSC, runsc_problem
 from test_vmm_fake import BUSYBOX, pids_of, vmm_config
 from test_wasm_sandboxer import IMAGE_BUILDER, WASM_IMAGE, WASMTIME_LIB, _wasm_missing
 
@@ -27,18 +28,23 @@ def test_runc_vmm_and_wasm_pods_run_side_by_side(kuasar_bin):
     for b in ("kuasar-fake-vmm", "vmm-task", "kuasar-wasm-run", "kuasar-holder"):
         kuasar_bin(b)
     bin_dir = kuasar_bin("kuasar-sandboxer").parent.resolve()
+    kinds = [("runc", ""), ("vmm", None), ("wasm", f'[wasm]\nlibrary = "{WASMTIME_LIB}"\n')]
+    # The appkernel pod joins when runsc can run here (docs/appkernel.md), else it is left out.
+    appkernel = runsc_problem() == ""
+    if appkernel:
+        kuasar_bin("kuasar-appkernel-wait")
+        kuasar_bin("kuasar-appkernel-pause")
+        kinds.append(("appkernel", f'[appkernel]\nruntime = "{RUNSC}"\n'))
     sbs = {}
-    for kind, extra in (("runc", ""),
-                        ("vmm", None),
-                        ("wasm", f'[wasm]\nlibrary = "{WASMTIME_LIB}"\n')):
+    for kind, extra in kinds:
         (tmp_path / kind).mkdir()
         if extra is None:
             extra = vmm_config(bin_dir, "cloud-hypervisor", tmp_path / kind)
         sbs[kind] = SandboxerProcess(bin_dir, kind, work_dir=str(tmp_path / kind), extra_config=extra)
     env = ContainerdEnv(sandboxer_name="kuasar-runc", sandboxer_socket=sbs["runc"].socket,
                         handler="kuasar-runc",
-                        extra_config=sandbox_handler_config("kuasar-vmm", sbs["vmm"].socket)
-                        + sandbox_handler_config("kuasar-wasm", sbs["wasm"].socket))
+                        extra_config="".join(sandbox_handler_config(f"kuasar-{k}", s.socket)
+                                             for k, s in sbs.items() if k != "runc"))
 
     def ok(*args, timeout=120):
         r = env.crictl(*args, timeout=timeout)
@@ -54,7 +60,9 @@ def test_runc_vmm_and_wasm_pods_run_side_by_side(kuasar_bin):
         ctr_cfg = tmp_path / f"{kind}.ctr.json"
         ctr_cfg.write_text(json.dumps({"metadata": {"name": "c"}, "image": {"image": image},
                                        key: argv, "log_path": "c.log", "linux": {}}))
+        t0 = time.time()
         pod = ok("runp", "--runtime", f"kuasar-{kind}", str(pod_cfg))
+        print(f"colocation: {kind} pod start {(time.time() - t0) * 1000:.0f} ms")
         cid = ok("create", pod, str(ctr_cfg), str(pod_cfg))
         ok("start", cid)
         return pod, cid
@@ -74,6 +82,11 @@ def test_runc_vmm_and_wasm_pods_run_side_by_side(kuasar_bin):
                 "wasm": run("wasm", WASM_IMAGE, ["hello", "colocated"], "args"),
             }
             want = {"runc": "runc-pod", "vmm": "vmm-pod", "wasm": "hello from wasm"}
+            if appkernel:
+                pods["appkernel"] = run("appkernel", BUSYBOX,
+                                        ["sh", "-c", "echo appkernel-pod $(uname -r); sleep 3600"],
+                                        "command")
+                want["appkernel"] = "appkernel-pod"
             deadline = time.time() + 30
             logs = {}
             while time.time() < deadline:
@@ -84,12 +97,14 @@ def test_runc_vmm_and_wasm_pods_run_side_by_side(kuasar_bin):
             assert all(want[k] in logs[k] for k in pods), logs
             # All three pods are up at once, each kind under its own sandboxer.
             states = {k: json.loads(ok("inspectp", pod))["status"]["state"] for k, (pod, _) in pods.items()}
-            assert states == {"runc": "SANDBOX_READY", "vmm": "SANDBOX_READY", "wasm": "SANDBOX_READY"}
+            assert states == {k: "SANDBOX_READY" for k in pods}, states
             assert len(pids_of("cloud-hypervisor", str(sbs["vmm"].dir))) == 1
             for pod, _ in pods.values():
                 ok("rmp", "-f", pod)
             assert pids_of("cloud-hypervisor", str(sbs["vmm"].dir)) == []
             assert pids_of("kuasar-holder", str(sbs["runc"].dir)) == []
+            if appkernel:
+                assert pids_of("runsc-sandbox", str(sbs["appkernel"].dir)) == []
         finally:
             env.crictl("rmp", "-fa", timeout=300)
             for s in sbs.values():

@@ -66,7 +66,7 @@ def test_fixtures_give_a_sandboxer_and_a_pod(user_suite):
         def test_parametrized(sandboxer):
             assert sandboxer.pod("x").status()["state"] == "SANDBOX_READY"
 
-        @pytest.mark.sandboxer("appkernel")
+        @pytest.mark.sandboxer("appkernel", backend="quark")
         def test_unavailable_kind(sandboxer): pass
 
         @pytest.mark.needs_root
@@ -76,4 +76,4 @@ def test_fixtures_give_a_sandboxer_and_a_pod(user_suite):
     result = user_suite.runpytest_subprocess("-p", "kuasar.pytest_plugin", "-rs")
     no_containerd = why_no_containerd() is not None
     result.assert_outcomes(passed=4 - no_containerd, skipped=1 + no_containerd)
-    assert "the appkernel sandboxer cannot run pods here" in result.stdout.str()
+    assert "the appkernel sandboxer (quark) cannot run pods here" in result.stdout.str()

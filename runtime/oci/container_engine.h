@@ -81,7 +81,12 @@ struct OciCliEngineOptions {
   // `create --no-pivot`: needed when / is the initial ramfs (a VM booted from an
   // initramfs), which pivot_root cannot move away from. runc's documented use of it.
   bool no_pivot = false;
+  // Flags placed before every subcommand (runsc's --platform, --network, ...).
+  std::vector<std::string> global_flags = {};
 };
+
+// `name` if it is a path to an executable, else its first match on PATH.
+absl::StatusOr<std::string> ResolveOciRuntime(const std::string& name);
 
 // Why crun cannot run containers on this host ("" if it can).
 std::string CrunHostProblem();

@@ -20,24 +20,7 @@
 namespace kuasar {
 namespace {
 
-// Finds `name` on PATH unless it already is a path.
-absl::StatusOr<std::string> Resolve(const std::string& name) {
-  if (name.find('/') != std::string::npos) {
-    if (::access(name.c_str(), X_OK) != 0) return ErrnoStatus(errno, "access", name);
-    return name;
-  }
-  const char* path = std::getenv("PATH");
-  std::string dirs = path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-  size_t start = 0;
-  while (start <= dirs.size()) {
-    size_t end = dirs.find(':', start);
-    if (end == std::string::npos) end = dirs.size();
-    std::string candidate = dirs.substr(start, end - start) + "/" + name;
-    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-    start = end + 1;
-  }
-  return absl::NotFoundError(absl::StrCat("OCI runtime \"", name, "\" not found on PATH"));
-}
+absl::StatusOr<std::string> Resolve(const std::string& name) { return ResolveOciRuntime(name); }
 
 // The last error line the runtime logged in JSON ({"msg": ...}) or plain text.
 std::string RuntimeError(const std::string& log_path, const std::string& fallback) {
@@ -171,6 +154,7 @@ class OciCliEngine final : public ContainerEngine {
     std::vector<std::string> argv = {binary_, "--root", options_.root, "--log", log,
                                      "--log-format", "json"};
     if (options_.systemd_cgroup) argv.push_back("--systemd-cgroup");
+    argv.insert(argv.end(), options_.global_flags.begin(), options_.global_flags.end());
     return argv;
   }
 
@@ -178,6 +162,7 @@ class OciCliEngine final : public ContainerEngine {
   absl::Status Run(const std::vector<std::string>& args, std::string* out = nullptr) {
     std::vector<std::string> argv = {binary_, "--root", options_.root};
     if (options_.systemd_cgroup) argv.push_back("--systemd-cgroup");
+    argv.insert(argv.end(), options_.global_flags.begin(), options_.global_flags.end());
     argv.insert(argv.end(), args.begin(), args.end());
     char tmpl[] = "/tmp/kuasar-oci.XXXXXX";
     UniqueFd outfd(::mkostemp(tmpl, O_CLOEXEC));
@@ -248,6 +233,25 @@ class OciCliEngine final : public ContainerEngine {
 };
 
 }  // namespace
+
+// Finds `name` on PATH unless it already is a path.
+absl::StatusOr<std::string> ResolveOciRuntime(const std::string& name) {
+  if (name.find('/') != std::string::npos) {
+    if (::access(name.c_str(), X_OK) != 0) return ErrnoStatus(errno, "access", name);
+    return name;
+  }
+  const char* path = std::getenv("PATH");
+  std::string dirs = path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  size_t start = 0;
+  while (start <= dirs.size()) {
+    size_t end = dirs.find(':', start);
+    if (end == std::string::npos) end = dirs.size();
+    std::string candidate = dirs.substr(start, end - start) + "/" + name;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+    start = end + 1;
+  }
+  return absl::NotFoundError(absl::StrCat("OCI runtime \"", name, "\" not found on PATH"));
+}
 
 std::string CrunHostProblem() {
   auto v2 = ReadSmallFile("/sys/fs/cgroup/cgroup.controllers", 4096);

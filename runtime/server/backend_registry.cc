@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "runtime/sandboxers/appkernel/appkernel_backend.h"
 #include "runtime/sandboxers/runc/runc_backend.h"
 #include "runtime/sandboxers/vmm/backend/hypervisor_registry.h"
 #include "runtime/sandboxers/vmm/backend/vmm_backend.h"
@@ -49,7 +50,7 @@ absl::StatusOr<std::unique_ptr<SandboxBackend>> MakeBackend(std::string_view kin
     return std::unique_ptr<SandboxBackend>(std::make_unique<VmmBackend>(MakeHypervisorFactory));
   }
   if (kind == "appkernel") {
-    return MakeUnavailableBackend(kind, "not implemented in this build yet");
+    return std::unique_ptr<SandboxBackend>(std::make_unique<AppKernelBackend>());
   }
   return absl::InvalidArgumentError(absl::StrFormat("unknown sandbox kind \"%s\"", kind));
 }

@@ -208,8 +208,7 @@ absl::Status HolderPodBackend::Start(SandboxRecord& rec) {
   }
   ASSIGN_OR_RETURN(auto pod, Attach(rec, /*recovering=*/false));
   rec.task_address = "ttrpc+unix://" + SocketDir(rec.id) + "/task.sock";
-  (void)pod;
-  return absl::OkStatus();
+  return OnPodStarted(rec, *pod);
 }
 
 absl::StatusOr<std::shared_ptr<HolderPodBackend::Pod>> HolderPodBackend::Attach(SandboxRecord& rec,
@@ -326,6 +325,7 @@ absl::Status HolderPodBackend::Stop(SandboxRecord& rec, absl::Duration timeout) 
     while (!pod->tasks->AllStopped() && absl::Now() < deadline) ::usleep(5000);
     pod->tasks->AbandonAll(kKilled);
   }
+  OnPodStopping(rec);
   ProcessIdentity holder = IdentityFromJson(rec.backend.value("holder", nlohmann::json()));
   if (holder.pid <= 0) {
     if (auto found = FindHolderByPidFile(SandboxDir(rec.id)); found.ok()) holder = *found;
@@ -363,6 +363,7 @@ absl::Status HolderPodBackend::Cleanup(SandboxRecord& rec) {
       });
     }
   }
+  OnPodStopping(rec);
   ProcessIdentity holder = IdentityFromJson(rec.backend.value("holder", nlohmann::json()));
   if (holder.pid <= 0) {
     // A crash between starting the holder and recording it: the holder's pid file says.

@@ -59,6 +59,15 @@ class HolderPodBackend : public SandboxBackend {
   };
   // Reads the backend's own config section and makes its engine; called once, by Init.
   virtual absl::StatusOr<Setup> Configure(const BackendContext& context) = 0;
+  // End of Start, the holder running: `spawner` starts processes as the holder's children
+  // (the app kernel's per-pod sandbox). An error fails Start. Default: nothing.
+  virtual absl::Status OnPodStarted(const SandboxRecord& record, ProcessSpawner& spawner) {
+    (void)record, (void)spawner;
+    return absl::OkStatus();
+  }
+  // Stop, after the containers are killed and before the holder is; and Cleanup (so it
+  // must be idempotent). Default: nothing.
+  virtual void OnPodStopping(const SandboxRecord& record) { (void)record; }
 
  private:
   struct Pod;
