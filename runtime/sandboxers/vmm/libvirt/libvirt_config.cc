@@ -23,22 +23,7 @@ absl::StatusOr<LibvirtConfig> ParseLibvirtConfig(TomlSection& s) {
   if (c.machine_type != "q35" && c.machine_type != "pc") {
     return s.Error("machine_type", absl::StrFormat("\"%s\": expected q35 or pc", c.machine_type));
   }
-  std::string accel = "auto";
-  RETURN_IF_ERROR(s.Get("accel", &accel));
-  if (accel == "auto") {
-    c.accel = Accel::kAuto;
-  } else if (accel == "kvm") {
-    c.accel = Accel::kKvm;
-  } else if (accel == "tcg") {
-    c.accel = Accel::kTcg;
-  } else {
-    return s.Error("accel", absl::StrFormat("\"%s\": expected auto, kvm or tcg", accel));
-  }
-  RETURN_IF_ERROR(s.Get("cpu_model", &c.cpu_model));
-  RETURN_IF_ERROR(s.Get("default_vcpus", &c.vcpus, 1, 256));
-  RETURN_IF_ERROR(s.Get("vcpus", &c.vcpus, 1, 256));
-  RETURN_IF_ERROR(s.Get("default_memory", &c.memory_in_mb, 64, 1 << 20));
-  RETURN_IF_ERROR(s.Get("memory_in_mb", &c.memory_in_mb, 64, 1 << 20));
+  RETURN_IF_ERROR(ParseQemuMachineKeys(s, &c.accel, &c.cpu_model, &c.vcpus, &c.memory_in_mb));
   std::string share = "virtio-fs";
   RETURN_IF_ERROR(s.Get("share_fs", &share));
   if (share == "virtio-fs" || share == "VirtioFS") {

@@ -42,6 +42,28 @@ std::string_view ShareFsName(ShareFs share_fs) {
   return "none";
 }
 
+absl::Status ParseQemuMachineKeys(TomlSection& s, Accel* accel, std::string* cpu_model,
+                                  int64_t* vcpus, int64_t* memory_in_mb) {
+  std::string name = "auto";
+  RETURN_IF_ERROR(s.Get("accel", &name));
+  if (name == "auto") {
+    *accel = Accel::kAuto;
+  } else if (name == "kvm") {
+    *accel = Accel::kKvm;
+  } else if (name == "tcg") {
+    *accel = Accel::kTcg;
+  } else {
+    return s.Error("accel", absl::StrFormat("\"%s\": expected auto, kvm or tcg", name));
+  }
+  RETURN_IF_ERROR(s.Get("cpu_model", cpu_model));
+  // Kata's spellings first, then ours: the later key wins.
+  RETURN_IF_ERROR(s.Get("default_vcpus", vcpus, 1, 256));
+  RETURN_IF_ERROR(s.Get("vcpus", vcpus, 1, 256));
+  RETURN_IF_ERROR(s.Get("default_memory", memory_in_mb, 64, 1 << 20));
+  RETURN_IF_ERROR(s.Get("memory_in_mb", memory_in_mb, 64, 1 << 20));
+  return absl::OkStatus();
+}
+
 absl::StatusOr<QemuConfig> ParseQemuConfig(TomlSection& s) {
   QemuConfig c;
   std::string driver = "qemu";
@@ -58,22 +80,7 @@ absl::StatusOr<QemuConfig> ParseQemuConfig(TomlSection& s) {
                    absl::StrFormat("\"%s\": expected q35, pc or microvm", c.machine_type));
   }
   RETURN_IF_ERROR(s.Get("machine_accelerators", &c.machine_accelerators));
-  std::string accel = "auto";
-  RETURN_IF_ERROR(s.Get("accel", &accel));
-  if (accel == "auto") {
-    c.accel = Accel::kAuto;
-  } else if (accel == "kvm") {
-    c.accel = Accel::kKvm;
-  } else if (accel == "tcg") {
-    c.accel = Accel::kTcg;
-  } else {
-    return s.Error("accel", absl::StrFormat("\"%s\": expected auto, kvm or tcg", accel));
-  }
-  RETURN_IF_ERROR(s.Get("cpu_model", &c.cpu_model));
-  RETURN_IF_ERROR(s.Get("default_vcpus", &c.vcpus, 1, 256));
-  RETURN_IF_ERROR(s.Get("vcpus", &c.vcpus, 1, 256));
-  RETURN_IF_ERROR(s.Get("default_memory", &c.memory_in_mb, 64, 1 << 20));
-  RETURN_IF_ERROR(s.Get("memory_in_mb", &c.memory_in_mb, 64, 1 << 20));
+  RETURN_IF_ERROR(ParseQemuMachineKeys(s, &c.accel, &c.cpu_model, &c.vcpus, &c.memory_in_mb));
   std::string block = "virtio-blk";
   RETURN_IF_ERROR(s.Get("block_device_driver", &block));
   if (Loose(block) != "virtioblk") {

@@ -46,6 +46,10 @@ struct QemuConfig {
 // Reads the [hypervisor] table (its `driver` key, if present, must be "qemu") and rejects
 // unknown keys.
 absl::StatusOr<QemuConfig> ParseQemuConfig(TomlSection& hypervisor);
+// The keys every QEMU-based driver (qemu, libvirt) reads the same way: accel, cpu_model,
+// vcpus (default_vcpus), memory_in_mb (default_memory).
+absl::Status ParseQemuMachineKeys(TomlSection& hypervisor, Accel* accel, std::string* cpu_model,
+                                  int64_t* vcpus, int64_t* memory_in_mb);
 absl::StatusOr<QemuConfig> ParseQemuConfig(const Config& config);
 
 std::string_view AccelName(Accel accel);
