@@ -257,18 +257,37 @@ absl::StatusOr<std::shared_ptr<HolderPodBackend::Pod>> HolderPodBackend::Attach(
     RETURN_IF_ERROR(ctx_.task_endpoints->Register(key, pod->tasks, pod->parked));
     pod->serving = true;
   }
+  // containerd's connections the holder hands over are only served once the containers
+  // are recovered: a call served before (a replayed Wait) would find no container and
+  // containerd would mark a running one exited. Until then they wait here.
+  TaskEndpoints* endpoints = ctx_.task_endpoints;
+  std::string sid = rec.id;
+  auto adopt = [endpoints, key, sid](uint32_t conn_id, UniqueFd fd) {
+    if (endpoints == nullptr) return;
+    if (absl::Status st = endpoints->Adopt(key, std::move(fd), std::to_string(conn_id)); !st.ok()) {
+      spdlog::warn("sandbox={} op=adopt-task-conn id={} error=\"{}\"", sid, conn_id,
+                   st.message());
+    }
+  };
+  struct HeldConnections {
+    std::mutex mu;
+    bool open = false;
+    std::vector<std::pair<uint32_t, UniqueFd>> fds;
+  };
+  auto held = std::make_shared<HeldConnections>();
+  held->open = !recovering;
   if (holder_alive) {
-    TaskEndpoints* endpoints = ctx_.task_endpoints;
-    std::string sid = rec.id;
     auto conn = HolderConnection::Connect(
         io_, HolderSocketPath(pod->sockets), &pod->exits, nullptr,
-        [endpoints, key, sid](uint32_t conn_id, UniqueFd fd) {
-          if (endpoints == nullptr) return;
-          if (absl::Status st = endpoints->Adopt(key, std::move(fd), std::to_string(conn_id));
-              !st.ok()) {
-            spdlog::warn("sandbox={} op=adopt-task-conn id={} error=\"{}\"", sid, conn_id,
-                         st.message());
+        [held, adopt](uint32_t conn_id, UniqueFd fd) {
+          {
+            std::lock_guard<std::mutex> l(held->mu);
+            if (!held->open) {
+              held->fds.emplace_back(conn_id, std::move(fd));
+              return;
+            }
           }
+          adopt(conn_id, std::move(fd));
         });
     if (!conn.ok() && !recovering) {
       if (pod->serving) ctx_.task_endpoints->Stop(key);
@@ -281,6 +300,13 @@ absl::StatusOr<std::shared_ptr<HolderPodBackend::Pod>> HolderPodBackend::Attach(
     RETURN_IF_ERROR(pod->tasks->Recover(rec.backend.value("containers", nlohmann::json::object()),
                                         ReadHolderJournal(pod->dir)));
     rec.backend["containers"] = pod->tasks->ContainersJson();
+    std::vector<std::pair<uint32_t, UniqueFd>> waiting;
+    {
+      std::lock_guard<std::mutex> l(held->mu);
+      held->open = true;
+      waiting.swap(held->fds);
+    }
+    for (auto& [conn_id, fd] : waiting) adopt(conn_id, std::move(fd));
   }
   {
     std::lock_guard<std::mutex> l(mu_);

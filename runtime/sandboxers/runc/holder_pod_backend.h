@@ -16,6 +16,8 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "runtime/core/sandbox_backend.h"
 #include "runtime/core/toml_section.h"
