@@ -20,8 +20,6 @@
 namespace kuasar {
 namespace {
 
-absl::StatusOr<std::string> Resolve(const std::string& name) { return ResolveOciRuntime(name); }
-
 // The last error line the runtime logged in JSON ({"msg": ...}) or plain text.
 std::string RuntimeError(const std::string& log_path, const std::string& fallback) {
   auto text = ReadSmallFile(log_path, 1 << 20);
@@ -290,9 +288,9 @@ absl::StatusOr<std::unique_ptr<ContainerEngine>> MakeOciCliEngine(
   std::string wanted = options.binary;
   if (wanted == "auto") {
     std::string problem = CrunHostProblem();
-    wanted = (problem.empty() && Resolve("crun").ok()) ? "crun" : "runc";
+    wanted = (problem.empty() && ResolveOciRuntime("crun").ok()) ? "crun" : "runc";
   }
-  ASSIGN_OR_RETURN(std::string binary, Resolve(wanted));
+  ASSIGN_OR_RETURN(std::string binary, ResolveOciRuntime(wanted));
   if (options.root.empty() || options.root[0] != '/') {
     return absl::InvalidArgumentError("the OCI runtime root must be an absolute path");
   }
