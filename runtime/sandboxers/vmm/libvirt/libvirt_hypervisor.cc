@@ -117,7 +117,20 @@ void LibvirtHypervisor::Shared::OnStopped(const std::string& why) {
   cv.notify_all();
   spdlog::info("sandbox={} op=vmm_exit vmm=libvirt status={} reason={} requested={}", id,
                exit.ExitStatus(), exit.reason, exit.requested);
-  if (callback) boost::asio::post(*io, [callback, exit] { callback(exit); });
+  // Looked up again when it runs: the driver may have been destroyed (detached) since, and
+  // its destructor cleared the callback.
+  if (callback) {
+    boost::asio::post(*io, [weak = weak_from_this(), exit] {
+      auto self = weak.lock();
+      if (!self) return;
+      ExitCallback cb;
+      {
+        std::lock_guard<std::mutex> lock(self->mu);
+        cb = self->exit_callback;
+      }
+      if (cb) cb(exit);
+    });
+  }
 }
 
 LibvirtHypervisor::LibvirtHypervisor(const LibvirtConfig& config, Accel accel,

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <memory>
 #include <mutex>
 #include <string>
 
@@ -11,7 +12,7 @@
 
 namespace kuasar::vmm {
 
-struct LibvirtHypervisor::Shared {
+struct LibvirtHypervisor::Shared : std::enable_shared_from_this<LibvirtHypervisor::Shared> {
   std::mutex mu;
   std::condition_variable cv;
   boost::asio::io_context* io = nullptr;
