@@ -65,8 +65,18 @@ absl::StatusOr<RestResponse> RestClient::Send(std::string_view method, std::stri
         return;
       }
       stage = "read from";
-      http::async_read(socket, buffer, parser,
-                       [&](error_code ec, size_t) { done = true, result = ec; });
+      // The head first, on its own: Boost 1.74's eager read of a whole response goes on
+      // into the body after reporting body_limit, and its string body then reserves the
+      // announced Content-Length (a 4 GB answer was a 4 GB allocation). Read apart, the
+      // limit error ends the call before any body storage exists.
+      http::async_read_header(socket, buffer, parser, [&](error_code ec, size_t) {
+        if (ec || parser.is_done()) {
+          done = true, result = ec;
+          return;
+        }
+        http::async_read(socket, buffer, parser,
+                         [&](error_code ec, size_t) { done = true, result = ec; });
+      });
     });
   });
   io.run_for(absl::ToChronoMilliseconds(timeout) + std::chrono::milliseconds(1));
