@@ -57,7 +57,17 @@ std::string StoppedReason(int detail) {
   }
 }
 
+// libvirt hands a callback's opaque pointer to its event thread through its own locks,
+// which ThreadSanitizer cannot see (Debian's libvirt is not instrumented). Registering
+// and every callback pass through this mutex, so the publication of the opaque block is
+// ordered in code TSan does see; events are rare, the lock is uncontended.
+std::mutex& OpaquePublication() {
+  static std::mutex mu;
+  return mu;
+}
+
 int OnLifecycle(virConnectPtr, virDomainPtr dom, int event, int detail, void* opaque) {
+  { std::lock_guard<std::mutex> published(OpaquePublication()); }
   auto& shared = *static_cast<std::shared_ptr<LibvirtHypervisor::Shared>*>(opaque);
   char uuid[VIR_UUID_STRING_BUFLEN] = {};
   if (virDomainGetUUIDString(dom, uuid) < 0) return 0;
@@ -65,6 +75,9 @@ int OnLifecycle(virConnectPtr, virDomainPtr dom, int event, int detail, void* op
   {
     std::lock_guard<std::mutex> lock(shared->mu);
     if (shared->uuid != uuid) return 0;  // another domain of this connection
+    // The driver is gone: nothing waits for this exit, and libvirt's event thread, which
+    // lives until the process ends, must not log while the process's exit tears spdlog down.
+    if (shared->io == nullptr) return 0;
     sandbox_id = shared->sandbox_id;
   }
   spdlog::debug("sandbox={} op=libvirt_event event={} detail={}", sandbox_id, event, detail);
@@ -73,6 +86,7 @@ int OnLifecycle(virConnectPtr, virDomainPtr dom, int event, int detail, void* op
 }
 
 void FreeShared(void* opaque) {
+  { std::lock_guard<std::mutex> last_callback_done(OpaquePublication()); }
   delete static_cast<std::shared_ptr<LibvirtHypervisor::Shared>*>(opaque);
 }
 
@@ -118,8 +132,12 @@ void LibvirtHypervisor::Shared::OnStopped(const std::string& why) {
   spdlog::info("sandbox={} op=vmm_exit vmm=libvirt status={} reason={} requested={}", id,
                exit.ExitStatus(), exit.reason, exit.requested);
   // Looked up again when it runs: the driver may have been destroyed (detached) since, and
-  // its destructor cleared the callback.
+  // its destructor cleared the callback. Posted under `mu`, and only while `io` is set: the
+  // destructor clears it under `mu`, so no post can race the io_context's destruction
+  // after the driver is gone (ThreadSanitizer found this one).
   if (callback) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (io == nullptr) return;
     boost::asio::post(*io, [weak = weak_from_this(), exit] {
       auto self = weak.lock();
       if (!self) return;
@@ -143,6 +161,7 @@ LibvirtHypervisor::~LibvirtHypervisor() {
   {
     std::lock_guard<std::mutex> lock(shared_->mu);
     shared_->exit_callback = nullptr;
+    shared_->io = nullptr;
   }
   std::lock_guard<std::mutex> lock(mu_);
   domain_.reset();
@@ -196,6 +215,7 @@ absl::Status LibvirtHypervisor::Prepare(const VmConfig& vm) {
 absl::Status LibvirtHypervisor::Connect(const std::string& uri) {
   ASSIGN_OR_RETURN(std::unique_ptr<LibvirtConnection> conn, LibvirtConnection::Open(uri));
   auto* opaque = new std::shared_ptr<Shared>(shared_);
+  { std::lock_guard<std::mutex> publish(OpaquePublication()); }
   int id = virConnectDomainEventRegisterAny(conn->get(), nullptr, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
                                             VIR_DOMAIN_EVENT_CALLBACK(OnLifecycle), opaque,
                                             FreeShared);

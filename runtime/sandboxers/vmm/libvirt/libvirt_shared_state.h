@@ -15,7 +15,7 @@ namespace kuasar::vmm {
 struct LibvirtHypervisor::Shared : std::enable_shared_from_this<LibvirtHypervisor::Shared> {
   std::mutex mu;
   std::condition_variable cv;
-  boost::asio::io_context* io = nullptr;
+  boost::asio::io_context* io = nullptr;  // cleared (under mu) by the driver's destructor
   std::string sandbox_id;
   std::string uuid;  // events for other domains are ignored
   ExitCallback exit_callback;
