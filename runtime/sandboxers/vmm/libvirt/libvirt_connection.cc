@@ -1,7 +1,11 @@
 #include "runtime/sandboxers/vmm/libvirt/libvirt_connection.h"
 
 #include <libvirt/virterror.h>
+#include <unistd.h>
 
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
 #include <mutex>
 #include <thread>
 
@@ -17,6 +21,25 @@ std::string VersionString(unsigned long v) {
   return absl::StrFormat("%d.%d.%d", v / 1000000, (v / 1000) % 1000, v % 1000);
 }
 
+// The event loop's thread. libvirt cannot unregister its default loop, so the thread runs
+// until the process exits, and is stopped and joined there (an atexit handler) before
+// static destructors run: a domain event must not be logged while spdlog's registry is
+// being torn down. A periodic no-op timeout bounds each loop iteration, so the stop flag
+// is seen within one period.
+struct EventLoop {
+  std::atomic<bool> stop{false};
+  std::thread thread;
+  pid_t pid = ::getpid();  // a forked child inherits the handler, not the thread
+};
+EventLoop* loop = nullptr;
+constexpr int kLoopPeriodMs = 200;
+
+void StopEventLoop() {
+  if (::getpid() != loop->pid) return;
+  loop->stop.store(true);
+  if (loop->thread.joinable()) loop->thread.join();
+}
+
 }  // namespace
 
 void EnsureLibvirtEventLoop() {
@@ -28,16 +51,25 @@ void EnsureLibvirtEventLoop() {
                     LibvirtError("virEventRegisterDefaultImpl").message());
       return;
     }
-    // Runs until the process ends: libvirt cannot unregister its default loop.
-    std::thread([] {
-      for (;;) {
+    if (virEventAddTimeout(kLoopPeriodMs, [](int, void*) {}, nullptr, nullptr) < 0) {
+      spdlog::error("op=libvirt_event_loop error=\"{}\"",
+                    LibvirtError("virEventAddTimeout").message());
+      return;
+    }
+    // spdlog's registry exists before the handler is registered, so it is destroyed after
+    // the handler has joined the thread (exit runs them in reverse order).
+    spdlog::default_logger();
+    loop = new EventLoop();  // never freed: the handler may run as late as exit itself
+    loop->thread = std::thread([] {
+      while (!loop->stop.load()) {
         if (virEventRunDefaultImpl() < 0) {
           spdlog::warn("op=libvirt_event_loop error=\"{}\"",
                        LibvirtError("virEventRunDefaultImpl").message());
           std::this_thread::sleep_for(std::chrono::milliseconds(100));
         }
       }
-    }).detach();
+    });
+    std::atexit(StopEventLoop);
   });
 }
 
