@@ -68,7 +68,11 @@ std::mutex& OpaquePublication() {
 
 int OnLifecycle(virConnectPtr, virDomainPtr dom, int event, int detail, void* opaque) {
   { std::lock_guard<std::mutex> published(OpaquePublication()); }
-  auto& shared = *static_cast<std::shared_ptr<LibvirtHypervisor::Shared>*>(opaque);
+  // A reference of our own for the whole callback: the driver may be destroyed meanwhile
+  // and drop its own, and OnStopped notifies the condition variable after unlocking, so
+  // without this the state could be freed under that notify (ThreadSanitizer found it).
+  std::shared_ptr<LibvirtHypervisor::Shared> shared =
+      *static_cast<std::shared_ptr<LibvirtHypervisor::Shared>*>(opaque);
   char uuid[VIR_UUID_STRING_BUFLEN] = {};
   if (virDomainGetUUIDString(dom, uuid) < 0) return 0;
   std::string sandbox_id;
